@@ -1,0 +1,203 @@
+"""PPO (Schulman et al. 2017), discrete and continuous, with a pluggable policy objective.
+
+What is specific to PPO lives here: its config, the rollout's stored fields,
+the loss and the epoch x minibatch update. The outer loop (chunks, seeds,
+sweeps, evaluation, logging) is shared, see :mod:`jaxrl.training`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxrl.agents.base import Agent
+from jaxrl.config import option
+from jaxrl.envs import Discrete, find_obs_stats, make_vec_env
+from jaxrl.envs.core import Env
+from jaxrl.evaluation import evaluate_episodes
+from jaxrl.losses import gae_advantages, normalize, value_loss
+from jaxrl.networks import ActorCritic
+from jaxrl.objectives import PolicyLossInputs, get_objective
+from jaxrl.training.optim import apply_gradients, linear_anneal, make_optimizer
+from jaxrl.training.rollout import collect_rollout
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """PPO options. Traced ones can be swept with ``--sweep name=v1,v2``."""
+
+    num_envs: int = option(4, "parallel environments per seed", minimum=1)
+    rollout_len: int = option(128, "steps per environment per update", minimum=1)
+    num_epochs: int = option(4, "passes over each rollout", minimum=1)
+    num_minibatches: int = option(4, "minibatches per epoch (must divide num_envs * rollout_len)", minimum=1)
+    hidden_sizes: tuple = option((64, 64), "hidden layer sizes of actor and critic MLPs")
+    activation: str = option("tanh", "hidden activation", choices=("tanh", "relu", "gelu", "silu"))
+    anneal_lr: bool = option(True, "linearly anneal the learning rate to 0 over training")
+    normalize_obs: bool = option(False, "running observation normalisation")
+    normalize_advantages: bool = option(True, "normalise advantages per minibatch")
+    clip_value: bool = option(True, "clip the value loss around the old values (PPO2 style)")
+    objective: str = option("ppo_clip", "policy objective", choices=("ppo_clip",))
+    lr: float = option(2.5e-4, "Adam learning rate", traced=True, minimum=0.0)
+    gamma: float = option(0.99, "discount factor", traced=True, minimum=0.0)
+    gae_lambda: float = option(0.95, "GAE lambda", traced=True, minimum=0.0)
+    clip_eps: float = option(0.2, "PPO ratio clip range", traced=True, minimum=0.0)
+    vf_clip_eps: float = option(0.2, "value clip range (with --clip-value)", traced=True, minimum=0.0)
+    ent_coef: float = option(0.01, "entropy bonus coefficient", traced=True)
+    vf_coef: float = option(0.5, "value loss coefficient", traced=True, minimum=0.0)
+    max_grad_norm: float = option(0.5, "global gradient-norm clip", traced=True, minimum=0.0)
+
+
+class PPOHParams(NamedTuple):
+    """Traced hyperparameters: every leaf is a float scalar (``[G*S]`` when vmapped)."""
+
+    lr: jax.Array
+    gamma: jax.Array
+    gae_lambda: jax.Array
+    clip_eps: jax.Array
+    vf_clip_eps: jax.Array
+    ent_coef: jax.Array
+    vf_coef: jax.Array
+    max_grad_norm: jax.Array
+    objective_params: Any = ()
+
+
+class PPOState(NamedTuple):
+    params: Any
+    opt_state: Any
+    env_state: Any
+    obs: jax.Array  # [num_envs, obs_dim], observation to act on next
+    update_step: jax.Array  # int32, updates done so far
+
+
+def hparams_from_config(cfg: PPOConfig, objective_params=()) -> PPOHParams:
+    values = {f: jnp.asarray(getattr(cfg, f), jnp.float32) for f in PPOHParams._fields if f != "objective_params"}
+    return PPOHParams(**values, objective_params=objective_params)
+
+
+def make_network(cfg: PPOConfig, env: Env, env_params) -> ActorCritic:
+    space = env.action_space(env_params)
+    discrete = isinstance(space, Discrete)
+    action_dim = space.n if discrete else int(space.shape[0])
+    return ActorCritic(action_dim=action_dim, discrete=discrete, hidden_sizes=tuple(cfg.hidden_sizes), activation=cfg.activation)
+
+
+def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: int = 16, deterministic_eval: bool = True) -> Agent:
+    """Builds PPO for ``env`` (a single, unvectorised :class:`Env` from :func:`jaxrl.envs.make`).
+
+    ``total_timesteps`` fixes the number of updates: ``total // (num_envs * rollout_len)``.
+    """
+    env_params = env.default_params
+    vec_env = make_vec_env(env, cfg.num_envs, normalize_obs=cfg.normalize_obs)
+    network = make_network(cfg, env, env_params)
+    objective = get_objective(cfg.objective)
+    batch_size = cfg.num_envs * cfg.rollout_len
+    num_updates = max(1, int(total_timesteps) // batch_size)
+    minibatch_size = batch_size // cfg.num_minibatches
+    obs_dim = env.observation_space(env_params).shape
+
+    def act(params, obs, key, deterministic: bool = False):
+        dist = network.apply(params, obs, method=ActorCritic.policy)
+        return dist.mode() if deterministic else dist.sample(key)
+
+    def init(key, hp: PPOHParams) -> PPOState:
+        key_net, key_env = jax.random.split(key)
+        params = network.init(key_net, jnp.zeros((1,) + tuple(obs_dim), jnp.float32))
+        opt_state = make_optimizer(hp.max_grad_norm).init(params)
+        env_state, obs = vec_env.reset(key_env, env_params)
+        return PPOState(params, opt_state, env_state, obs, jnp.zeros((), jnp.int32))
+
+    def loss_fn(params, batch, hp: PPOHParams, progress):
+        dist, values = network.apply(params, batch["obs"])
+        log_prob = dist.log_prob(batch["action"])
+        advantages = batch["advantages"]
+        if cfg.normalize_advantages:
+            advantages = normalize(advantages)
+        inputs = PolicyLossInputs(
+            log_ratio=log_prob - batch["log_prob"],
+            advantages=advantages,
+            kl=dist.kl(type(dist)(*batch["old_dist"])),
+            clip_eps=hp.clip_eps,
+            progress=progress,
+            num_updates=jnp.asarray(num_updates, jnp.float32),
+        )
+        policy_loss = objective.loss(hp.objective_params, inputs)
+        v_loss = value_loss(values, batch["values"], batch["returns"], hp.vf_clip_eps, cfg.clip_value)
+        entropy = jnp.mean(dist.entropy())
+        total = policy_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
+        ratio = jnp.exp(inputs.log_ratio)
+        aux = {
+            "policy_loss": policy_loss,
+            "value_loss": v_loss,
+            "entropy": entropy,
+            "approx_kl": jnp.mean((ratio - 1.0) - inputs.log_ratio),
+            "clip_fraction": jnp.mean((jnp.abs(ratio - 1.0) > hp.clip_eps).astype(jnp.float32)),
+        }
+        return total, aux
+
+    def update(key, state: PPOState, env_params_, hp: PPOHParams):
+        key_rollout, key_perm = jax.random.split(key)
+
+        def policy_dist(obs):
+            return network.apply(state.params, obs, method=ActorCritic.policy)
+
+        env_state, obs, traj, dists = collect_rollout(key_rollout, policy_dist, vec_env, env_params_, state.env_state, state.obs, cfg.rollout_len)
+        # Values of every observation and every true next observation in one batched call.
+        both = jnp.concatenate([traj.obs, traj.final_obs], axis=0)
+        both_values = network.apply(state.params, both, method=ActorCritic.value)
+        values, next_values = jnp.split(both_values, 2, axis=0)
+        advantages, returns = gae_advantages(
+            traj.reward, values, next_values, traj.terminated, traj.terminated | traj.truncated, hp.gamma, hp.gae_lambda
+        )
+        progress = state.update_step.astype(jnp.float32) / num_updates
+        lr = linear_anneal(hp.lr, state.update_step.astype(jnp.float32), num_updates) if cfg.anneal_lr else hp.lr
+
+        flat = {
+            "obs": traj.obs,
+            "action": traj.action,
+            "log_prob": traj.log_prob,
+            "values": values,
+            "advantages": advantages,
+            "returns": returns,
+            "old_dist": tuple(dists),
+        }
+        flat = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]), flat)
+
+        def epoch(carry, epoch_key):
+            params, opt_state = carry
+            perm = jax.random.permutation(epoch_key, batch_size)
+            minibatches = jax.tree.map(
+                lambda x: jnp.take(x, perm, axis=0).reshape((cfg.num_minibatches, minibatch_size) + x.shape[1:]), flat
+            )
+
+            def minibatch_step(carry, mb):
+                params, opt_state = carry
+                grads, aux = jax.grad(loss_fn, has_aux=True)(params, mb, hp, progress)
+                params, opt_state, grad_norm = apply_gradients(params, opt_state, grads, lr, hp.max_grad_norm)
+                return (params, opt_state), {**aux, "grad_norm": grad_norm}
+
+            return jax.lax.scan(minibatch_step, (params, opt_state), minibatches)
+
+        (params, opt_state), losses = jax.lax.scan(epoch, (state.params, state.opt_state), jax.random.split(key_perm, cfg.num_epochs))
+        metrics = jax.tree.map(jnp.mean, losses)
+        metrics["learning_rate"] = lr
+        metrics["train_return"] = jnp.mean(traj.info["episode_return"])
+        metrics["episodes_done"] = jnp.sum(traj.info["episode_done"]).astype(jnp.float32)
+        new_state = PPOState(params, opt_state, env_state, obs, state.update_step + 1)
+        return new_state, metrics
+
+    def evaluate(key, state: PPOState, env_params_, hp: PPOHParams):
+        eval_env = make_vec_env(env, num_eval_episodes, normalize_obs=cfg.normalize_obs, obs_stats=find_obs_stats(state.env_state))
+        act_fn = lambda obs, k: act(state.params, obs, k, deterministic_eval)  # noqa: E731
+        return evaluate_episodes(key, act_fn, eval_env, env_params_, env.max_episode_steps(env_params_))
+
+    return Agent(
+        init=init,
+        update=update,
+        evaluate=evaluate,
+        act=act,
+        num_updates=num_updates,
+        env_steps_per_update=batch_size,
+        env=vec_env,
+    )

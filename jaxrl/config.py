@@ -1,0 +1,28 @@
+"""Config fields with help text, and the static / traced split.
+
+Static fields fix array shapes or program structure (number of envs, rollout
+length, layer sizes): changing them recompiles. Traced fields are scalars
+(learning rate, discount, clip range ...) that become leaves of an ``HParams``
+pytree, so sweeping them is a ``vmap``, not a recompile.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+def option(default: Any, help: str, traced: bool = False, choices: tuple | None = None, minimum: float | None = None):
+    """A dataclass field carrying its CLI help, whether it is traced (sweepable), allowed values and lower bound."""
+    meta = {"help": help, "traced": traced, "choices": choices, "minimum": minimum}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def traced_fields(cfg_cls) -> list[str]:
+    """Names of the traced (sweepable) fields of a config dataclass."""
+    return [f.name for f in dataclasses.fields(cfg_cls) if f.metadata.get("traced")]
+
+
+def field_meta(cfg_cls) -> dict[str, dict]:
+    return {f.name: dict(f.metadata) for f in dataclasses.fields(cfg_cls)}

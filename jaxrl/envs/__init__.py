@@ -1,0 +1,19 @@
+"""Environments: one protocol, adapters for gymnax and brax, wrappers, probes, registry."""
+from jaxrl.envs.core import Box, Discrete, Env, Wrapper
+from jaxrl.envs.registry import UnknownEnvironmentError, make, make_raw, registered_envs
+from jaxrl.envs.wrappers import (
+    EpisodeStatistics,
+    FlattenObservation,
+    NormalizeObservation,
+    RescaleAction,
+    RunningMeanStd,
+    VecEnv,
+    find_obs_stats,
+    make_vec_env,
+)
+
+__all__ = [
+    "Box", "Discrete", "Env", "Wrapper", "UnknownEnvironmentError", "make", "make_raw", "registered_envs",
+    "EpisodeStatistics", "FlattenObservation", "NormalizeObservation", "RescaleAction", "RunningMeanStd",
+    "VecEnv", "find_obs_stats", "make_vec_env",
+]

@@ -1,0 +1,129 @@
+"""The one environment protocol of jaxrl.
+
+An :class:`Env` has gymnax semantics (pure ``reset``/``step`` taking a key and
+explicit ``params``) but returns a named :class:`~jaxrl.types.Timestep` with
+``terminated`` and ``truncated`` kept apart and the true final observation kept
+for bootstrapping. ``step`` auto-resets: after an episode ends, ``obs`` is the
+first observation of the next one.
+
+Envs are Python objects holding only static structure (they are closed over,
+never traced); everything that changes lives in the state or the params.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrl.types import EnvParams, EnvState, PRNGKey, Timestep
+
+
+@dataclass(frozen=True)
+class Discrete:
+    """``n`` actions, ``0..n-1``."""
+
+    n: int
+    shape: tuple = ()
+    dtype: Any = jnp.int32
+
+
+@dataclass(frozen=True)
+class Box:
+    """Real-valued array of ``shape`` within ``[low, high]`` (numpy arrays, static)."""
+
+    low: np.ndarray
+    high: np.ndarray
+    shape: tuple
+    dtype: Any = jnp.float32
+
+    @property
+    def is_bounded(self) -> bool:
+        return bool(np.all(np.isfinite(self.low)) and np.all(np.isfinite(self.high)))
+
+
+class Env:
+    """Base class: subclasses implement ``reset``, ``step`` and the spaces.
+
+    Methods:
+        reset(key, params) -> (state, obs)
+        step(key, state, action, params) -> (state, Timestep)   # auto-resets
+    """
+
+    name: str = "env"
+
+    @property
+    def default_params(self) -> EnvParams:
+        return None
+
+    def reset(self, key: PRNGKey, params: EnvParams) -> tuple[EnvState, jax.Array]:
+        raise NotImplementedError
+
+    def step(self, key: PRNGKey, state: EnvState, action, params: EnvParams) -> tuple[EnvState, Timestep]:
+        raise NotImplementedError
+
+    def observation_space(self, params: EnvParams) -> Box:
+        raise NotImplementedError
+
+    def action_space(self, params: EnvParams) -> Discrete | Box:
+        raise NotImplementedError
+
+    def max_episode_steps(self, params: EnvParams) -> int:
+        """Time limit of one episode (static), used to size evaluation scans."""
+        raise NotImplementedError
+
+    @property
+    def unwrapped(self) -> "Env":
+        return self
+
+
+class Wrapper(Env):
+    """Forwards everything to ``self.env``; subclasses override what they change."""
+
+    def __init__(self, env: Env):
+        self.env = env
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.env.name
+
+    @property
+    def default_params(self) -> EnvParams:
+        return self.env.default_params
+
+    def reset(self, key, params):
+        return self.env.reset(key, params)
+
+    def step(self, key, state, action, params):
+        return self.env.step(key, state, action, params)
+
+    def observation_space(self, params):
+        return self.env.observation_space(params)
+
+    def action_space(self, params):
+        return self.env.action_space(params)
+
+    def max_episode_steps(self, params):
+        return self.env.max_episode_steps(params)
+
+    @property
+    def unwrapped(self) -> Env:
+        return self.env.unwrapped
+
+    def __getattr__(self, item):
+        # Only reached for attributes not found normally: delegate (e.g. num_envs).
+        if item == "env":
+            raise AttributeError(item)
+        return getattr(self.env, item)
+
+
+def select_tree(pred: jax.Array, on_true, on_false):
+    """``where(pred, a, b)`` leaf by leaf, broadcasting a ``[B]`` or ``[]`` predicate."""
+
+    def pick(a, b):
+        p = jnp.reshape(pred, pred.shape + (1,) * (a.ndim - pred.ndim))
+        return jnp.where(p, a, b)
+
+    return jax.tree.map(pick, on_true, on_false)

@@ -1,0 +1,82 @@
+"""``jaxrl.envs.make(name)``: one registry for gymnax, brax and probe environments.
+
+Names:
+    * any gymnax id (``CartPole-v1``, ``Breakout-MinAtar``, ``Pendulum-v1`` ...)
+    * ``brax/<name>`` (``brax/hopper``, ``brax/ant``, ``brax/inverted_pendulum`` ...)
+    * ``probe/<name>`` (see :mod:`jaxrl.envs.probes`)
+"""
+from __future__ import annotations
+
+import difflib
+
+import gymnax
+
+from jaxrl.envs.core import Box, Env
+from jaxrl.envs.gymnax_adapter import GymnaxEnv
+from jaxrl.envs.probes import PROBES
+from jaxrl.envs.wrappers import FlattenObservation, RescaleAction
+
+BRAX_ENVS = (
+    "ant",
+    "halfcheetah",
+    "hopper",
+    "humanoid",
+    "humanoidstandup",
+    "inverted_pendulum",
+    "inverted_double_pendulum",
+    "pusher",
+    "reacher",
+    "swimmer",
+    "walker2d",
+)
+
+
+def registered_envs() -> list[str]:
+    """Every name :func:`make` accepts."""
+    return list(gymnax.registered_envs) + [f"brax/{n}" for n in BRAX_ENVS] + [f"probe/{n}" for n in PROBES]
+
+
+class UnknownEnvironmentError(ValueError):
+    pass
+
+
+def unknown_env_message(name: str) -> str:
+    close = difflib.get_close_matches(name, registered_envs(), n=3, cutoff=0.5)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"unknown environment {name!r}{hint}; see jaxrl.envs.registered_envs()"
+
+
+def make_raw(name: str, **kwargs) -> Env:
+    """The adapted environment without jaxrl's standard wrappers."""
+    if name.startswith("brax/"):
+        brax_name = name.split("/", 1)[1]
+        if brax_name not in BRAX_ENVS:
+            raise UnknownEnvironmentError(unknown_env_message(name))
+        from jaxrl.envs.brax_adapter import BraxEnv
+
+        return BraxEnv(brax_name, **kwargs)
+    if name.startswith("probe/"):
+        probe = PROBES.get(name.split("/", 1)[1])
+        if probe is None:
+            raise UnknownEnvironmentError(unknown_env_message(name))
+        return probe(**kwargs)
+    if name in gymnax.registered_envs:
+        return GymnaxEnv(name, **kwargs)
+    raise UnknownEnvironmentError(unknown_env_message(name))
+
+
+def make(name: str, **kwargs) -> Env:
+    """Makes ``name`` with jaxrl's standard single-env wrappers.
+
+    Observations are flattened to ``[obs_dim]`` float32; bounded continuous
+    actions are taken in ``[-1, 1]`` and rescaled to the env's bounds.
+    Vectorisation, episode statistics and normalisation are added by the agent
+    (:func:`jaxrl.envs.make_vec_env`).
+    """
+    env = FlattenObservation(make_raw(name, **kwargs))
+    space = env.action_space(env.default_params)
+    if isinstance(space, Box) and space.is_bounded:
+        low, high = space.low, space.high
+        if not ((low == -1).all() and (high == 1).all()):
+            env = RescaleAction(env)
+    return env

@@ -1,0 +1,4 @@
+"""Evaluation: fixed-length rollouts inside the compiled program."""
+from jaxrl.evaluation.rollout import evaluate_episodes
+
+__all__ = ["evaluate_episodes"]

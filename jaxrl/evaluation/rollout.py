@@ -1,0 +1,40 @@
+"""Evaluation rollouts inside the compiled program."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def evaluate_episodes(key, act_fn, vec_env, env_params, num_steps: int):
+    """Undiscounted return of the first episode of each of ``vec_env.num_envs`` envs.
+
+    A fixed-length ``lax.scan`` of ``num_steps`` steps (at least the env's time
+    limit, so every episode finishes); rewards after an env's first episode ends
+    are ignored.
+
+    Args:
+        key: PRNG key.
+        act_fn: ``(obs [E, obs_dim], key) -> action [E, ...]``.
+        vec_env: a vectorised env with ``num_envs = E``.
+        env_params: its params.
+        num_steps: static scan length.
+
+    Returns:
+        ``[E]`` episode returns.
+    """
+    key_reset, key_loop = jax.random.split(key)
+    state, obs = vec_env.reset(key_reset, env_params)
+    num_envs = obs.shape[0]
+
+    def step(carry, step_key):
+        state, obs, returns, finished = carry
+        key_act, key_env = jax.random.split(step_key)
+        action = act_fn(obs, key_act)
+        state, ts = vec_env.step(key_env, state, action, env_params)
+        returns = returns + jnp.where(finished, 0.0, ts.reward)
+        finished = finished | ts.done
+        return (state, ts.obs, returns, finished), None
+
+    init = (state, obs, jnp.zeros((num_envs,), jnp.float32), jnp.zeros((num_envs,), bool))
+    (_, _, returns, _), _ = jax.lax.scan(step, init, jax.random.split(key_loop, num_steps))
+    return returns

@@ -1,0 +1,106 @@
+"""The one training loop: a run is ``init`` then ``num_chunks`` calls of one compiled chunk.
+
+A chunk is a ``lax.scan`` over ``chunk_len`` agent updates followed by an
+in-program evaluation. The last chunk may be partly past the end of training:
+those steps are skipped with a ``lax.cond`` on an unbatched counter (so it stays
+a real branch under ``vmap``), which keeps every chunk the same program and
+lets any number of updates be split into any number of chunks.
+
+``make_train`` wraps the same pieces into a single pure ``train(key, hparams)``
+for composition (an ES generation whose fitness is a whole training run).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxrl.agents.base import Agent
+
+
+class RunnerState(NamedTuple):
+    agent_state: Any
+    key: jax.Array
+
+
+class Runner(NamedTuple):
+    """Pure functions of one training run (one member; ``vmap`` them for seeds and sweeps).
+
+    Attributes:
+        init: ``(key, hparams) -> RunnerState``.
+        run_chunk: ``(runner_state, hparams, first_update) -> (runner_state, metrics)``;
+            ``first_update`` is an unbatched int32 (the index of the chunk's first
+            update); ``metrics`` holds per-update scalars ``[chunk_len]``, a
+            ``valid`` mask ``[chunk_len]`` and ``eval_returns [num_eval_episodes]``.
+        evaluate: ``(runner_state, hparams, key) -> returns [num_eval_episodes]``.
+        chunk_len: updates per chunk.
+        num_chunks: chunks in a full run.
+        agent: the agent.
+    """
+
+    init: Callable
+    run_chunk: Callable
+    evaluate: Callable
+    chunk_len: int
+    num_chunks: int
+    agent: Agent
+
+
+def make_runner(agent: Agent, env_params, num_chunks: int, evaluate_each_chunk: bool = True) -> Runner:
+    """Splits ``agent.num_updates`` updates into ``num_chunks`` equal-length compiled chunks."""
+    num_chunks = max(1, min(int(num_chunks), agent.num_updates))
+    chunk_len = math.ceil(agent.num_updates / num_chunks)
+    num_chunks = math.ceil(agent.num_updates / chunk_len)
+
+    def init(key, hparams) -> RunnerState:
+        key_init, key_run = jax.random.split(key)
+        return RunnerState(agent.init(key_init, hparams), key_run)
+
+    def one_update(runner: RunnerState, hparams):
+        key, key_update = jax.random.split(runner.key)
+        agent_state, metrics = agent.update(key_update, runner.agent_state, env_params, hparams)
+        return RunnerState(agent_state, key), metrics
+
+    def run_chunk(runner: RunnerState, hparams, first_update):
+        metrics_shape = jax.eval_shape(one_update, runner, hparams)[1]
+
+        def body(runner, index):
+            valid = index < agent.num_updates
+
+            def skip(runner):
+                return runner, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metrics_shape)
+
+            runner, metrics = jax.lax.cond(valid, lambda r: one_update(r, hparams), skip, runner)
+            return runner, {**metrics, "valid": valid}
+
+        runner, metrics = jax.lax.scan(body, runner, first_update + jnp.arange(chunk_len))
+        if evaluate_each_chunk:
+            key, key_eval = jax.random.split(runner.key)
+            runner = runner._replace(key=key)
+            metrics["eval_returns"] = agent.evaluate(key_eval, runner.agent_state, env_params, hparams)
+        return runner, metrics
+
+    def evaluate(runner: RunnerState, hparams, key):
+        return agent.evaluate(key, runner.agent_state, env_params, hparams)
+
+    return Runner(init, run_chunk, evaluate, chunk_len, num_chunks, agent)
+
+
+def make_train(agent: Agent, env_params, num_chunks: int = 1, evaluate_each_chunk: bool = False) -> Callable:
+    """``train(key, hparams) -> (runner_state, metrics)``: a whole run as one pure function.
+
+    ``metrics`` leaves have a leading ``[num_chunks, chunk_len]`` (or ``[num_chunks, E]``).
+    """
+    runner = make_runner(agent, env_params, num_chunks, evaluate_each_chunk)
+
+    def train(key, hparams):
+        state = runner.init(key, hparams)
+
+        def chunk(state, chunk_index):
+            return runner.run_chunk(state, hparams, chunk_index * runner.chunk_len)
+
+        return jax.lax.scan(chunk, state, jnp.arange(runner.num_chunks))
+
+    return train

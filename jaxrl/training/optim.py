@@ -1,0 +1,34 @@
+"""Optimiser built so every scalar (learning rate, grad-norm clip) can be traced.
+
+The learning rate is applied outside optax so a sweep over it, and its
+annealing schedule, are plain traced arithmetic (no recompilation per value).
+"""
+from __future__ import annotations
+
+import jax
+import optax
+
+
+def make_optimizer(max_grad_norm, adam_eps: float = 1e-5) -> optax.GradientTransformation:
+    """Global-norm clipping then Adam's scaling (no learning rate: see :func:`apply_gradients`).
+
+    ``max_grad_norm`` may be a traced scalar; the optimiser *state* does not
+    depend on it, so ``init`` can be called with any value.
+    """
+    return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.scale_by_adam(eps=adam_eps))
+
+
+def apply_gradients(params, opt_state, grads, learning_rate, max_grad_norm):
+    """One optimiser step ``params - lr * adam(clip(grads))``.
+
+    Returns:
+        ``(params, opt_state, grad_norm)`` with the pre-clipping global norm.
+    """
+    updates, opt_state = make_optimizer(max_grad_norm).update(grads, opt_state, params)
+    params = jax.tree.map(lambda p, u: p - learning_rate * u, params, updates)
+    return params, opt_state, optax.global_norm(grads)
+
+
+def linear_anneal(initial, update_step, num_updates):
+    """``initial * (1 - update_step / num_updates)``: CleanRL / PPO's linear decay."""
+    return initial * (1.0 - update_step / num_updates)
