@@ -1,0 +1,48 @@
+"""Seeds x hyperparameter grids as one vmapped batch of members.
+
+Member ``m = g * num_seeds + s`` trains grid point ``g`` with seed ``s``. The
+seed keys are shared across grid points (common random numbers), so grid
+points differ only by their hyperparameters.
+"""
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+
+
+def expand_grid(sweep: dict[str, list[float]]) -> list[dict[str, float]]:
+    """``{"lr": [1, 2], "ent_coef": [0, .1]}`` -> the 4 grid points in row-major order (first key slowest)."""
+    if not sweep:
+        return [{}]
+    names = list(sweep)
+    return [dict(zip(names, values)) for values in itertools.product(*(sweep[n] for n in names))]
+
+
+def seed_keys(seed: int, num_seeds: int) -> jax.Array:
+    """``[num_seeds]`` keys; seed ``s`` of any run with the same ``seed`` gets the same key."""
+    return jax.random.split(jax.random.PRNGKey(seed), num_seeds)
+
+
+def member_batch(base_hparams, grid: list[dict[str, float]], num_seeds: int, seed: int):
+    """Keys ``[G*S]`` and hparams with every leaf ``[G*S]``, grid-major.
+
+    Args:
+        base_hparams: HParams NamedTuple of scalars (the non-swept values).
+        grid: list of ``G`` dicts overriding traced fields.
+    """
+    keys = jnp.tile(seed_keys(seed, num_seeds), (len(grid), 1))
+
+    def leaf(name, value):
+        per_grid = jnp.stack([jnp.asarray(point.get(name, value), jnp.float32) for point in grid])
+        return jnp.repeat(per_grid, num_seeds, axis=0)
+
+    fields = {name: value for name, value in base_hparams._asdict().items()}
+    batched = {}
+    for name, value in fields.items():
+        if isinstance(value, jax.Array) and value.ndim == 0:
+            batched[name] = leaf(name, value)
+        else:  # nested pytrees (e.g. objective parameters) are broadcast unchanged
+            batched[name] = jax.tree.map(lambda x: jnp.broadcast_to(x, (len(grid) * num_seeds,) + jnp.shape(x)), value)
+    return keys, type(base_hparams)(**batched)
