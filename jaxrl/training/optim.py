@@ -6,6 +6,7 @@ annealing schedule, are plain traced arithmetic (no recompilation per value).
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import optax
 
 
@@ -26,7 +27,12 @@ def apply_gradients(params, opt_state, grads, learning_rate, max_grad_norm):
     """
     updates, opt_state = make_optimizer(max_grad_norm).update(grads, opt_state, params)
     params = jax.tree.map(lambda p, u: p - learning_rate * u, params, updates)
-    return params, opt_state, optax.global_norm(grads)
+    return params, opt_state, global_norm(grads)
+
+
+def global_norm(tree) -> jax.Array:
+    """``sqrt(sum of squares)`` over every leaf."""
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
 
 
 def linear_anneal(initial, update_step, num_updates):
