@@ -39,8 +39,18 @@ class ExperimentConfig:
     eval_episodes: int = option(16, "evaluation episodes per seed after each chunk", minimum=1)
     eval_stochastic: bool = option(False, "evaluate the stochastic policy instead of its mode")
     out_dir: str = option("", "run directory (default runs/<algo>_<env>)")
+    checkpoint_every: int = option(1, "save the complete runner state every N chunks (0: never)", minimum=0)
+    keep_checkpoints: int = option(3, "number of newest checkpoints kept", minimum=1)
+    nan_policy: str = option("stop", "on a non-finite loss or parameter: stop the run, or mask the member and go on", choices=("stop", "mask"))
+    tensorboard: bool = option(False, "also write TensorBoard event files to <out_dir>/tensorboard")
+    wandb: bool = option(False, "also log to Weights & Biases (WANDB_MODE=offline works without network)")
+    wandb_project: str = option("jaxrl", "Weights & Biases project")
+    resume: str = option("", "continue the run in this directory from its newest intact checkpoint, with its saved config")
     overwrite: bool = option(False, "replace an existing run directory")
     quiet: bool = option(False, "no progress output")
+
+
+RUN_ONLY_OPTIONS = ("resume", "overwrite", "quiet")  # how to run, not what the run is: not saved in config.yaml
 
 
 def _flag(name: str) -> str:
@@ -201,7 +211,7 @@ class ResolvedConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self.experiment)
         d.update(dataclasses.asdict(self.algo))
-        for name in ("overwrite", "quiet"):
+        for name in RUN_ONLY_OPTIONS:
             d.pop(name, None)
         return d
 

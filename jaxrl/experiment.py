@@ -2,15 +2,21 @@
 
 ``python experiments/train.py ...`` calls :func:`main`; notebooks call
 :func:`train` with keyword options. The driver only orchestrates: it builds the
-agent, vmaps the runner over members, calls the compiled chunk repeatedly and
-writes the run directory between chunks.
+agent, vmaps the runner over members, calls the compiled chunk repeatedly and,
+between chunks, writes metrics, shows progress, checks for divergence and
+saves checkpoints. Resuming from a checkpoint replays the same compiled chunk
+from the saved state, so a resumed run ends bit-identical to an uninterrupted one.
+
+Exit codes of :func:`main`: 0 done, 2 bad input (one line on stderr, nothing
+written), 3 stopped because a member diverged (``--nan-policy stop``).
 """
 from __future__ import annotations
 
 import dataclasses
-import platform
+import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -20,8 +26,14 @@ from jaxrl import envs
 from jaxrl.agents import ALGORITHMS
 from jaxrl.cli import ConfigError, ExperimentConfig, ResolvedConfig, resolve
 from jaxrl.io import Progress, RunDirectory, plot_learning_curves
+from jaxrl.io.checkpoint import CheckpointError, Checkpointer
+from jaxrl.io.loggers import LoggerUnavailable, TensorBoardLogger, WandbLogger, check_available
+from jaxrl.io.repro import reproducibility_record
 from jaxrl.training.loop import make_runner
 from jaxrl.training.sweep import expand_grid, member_batch
+
+EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
 
 
 @dataclasses.dataclass
@@ -32,6 +44,7 @@ class ExperimentResult:
         summary: the content of ``summary.json``.
         runner_state: final state of every member (leading axis ``[G*S]``).
         train_returns: ``[U, G, S]``; eval_returns: ``[C, G, S]`` mean over episodes.
+        diverged: True if the run stopped early on a non-finite value.
     """
 
     summary: dict
@@ -41,6 +54,7 @@ class ExperimentResult:
     env_steps: np.ndarray
     eval_env_steps: np.ndarray
     agent: Any
+    diverged: bool = False
 
 
 def _grid_label(point: dict) -> str:
@@ -48,66 +62,144 @@ def _grid_label(point: dict) -> str:
 
 
 def check_out_dir(exp: ExperimentConfig) -> None:
-    run = RunDirectory(exp.out_dir)
-    if run.path.exists() and not run.path.is_dir():
+    """Refuses to write into a directory that already holds files (unless resuming or overwriting)."""
+    if exp.resume:
+        return
+    path = Path(exp.out_dir)
+    if path.exists() and not path.is_dir():
         raise ConfigError(f"--out-dir: {exp.out_dir!r} exists and is not a directory")
-    if run.path.is_dir() and any(run.path.iterdir()) and not exp.overwrite:
-        raise ConfigError(f"--out-dir: {exp.out_dir!r} already holds files; pass --overwrite to replace them or choose another --out-dir")
+    if path.is_dir() and any(path.iterdir()) and not exp.overwrite:
+        raise ConfigError(f"--out-dir: {exp.out_dir!r} already holds a run; pass --resume {exp.out_dir} to continue it, --overwrite to replace it, or choose another --out-dir")
 
 
-def run_experiment(cfg: ResolvedConfig, write: bool = True) -> ExperimentResult:
+def build(cfg: ResolvedConfig):
+    """Environment, agent, runner, grid and member batch for a resolved config (no compilation)."""
     exp, algo_cfg = cfg.experiment, cfg.algo
     spec = ALGORITHMS[exp.algo]
-    if write:
-        check_out_dir(exp)
     env = envs.make(exp.env, **exp.env_kwargs)
     agent = spec.make_agent(algo_cfg, env, exp.total_timesteps, exp.eval_episodes, not exp.eval_stochastic)
     runner = make_runner(agent, env.default_params, exp.num_chunks)
     grid = expand_grid(exp.sweep)
+    keys, hparams = member_batch(spec.make_hparams(algo_cfg), grid, exp.num_seeds, exp.seed)
+    return env, agent, runner, grid, keys, hparams
+
+
+def first_nonfinite(per_update: dict, params_finite: np.ndarray, first_update: int):
+    """Per member, the first non-finite quantity of a chunk, or None.
+
+    Args:
+        per_update: metric name -> ``[M, n]`` values of the chunk's valid updates.
+        params_finite: ``[M]`` bool, parameters finite at the end of the chunk.
+
+    Returns:
+        list of ``M`` entries ``(quantity, update)`` or None.
+    """
+    num_members = params_finite.shape[0]
+    found: list = [None] * num_members
+    for m in range(num_members):
+        best = None
+        for name, values in per_update.items():
+            bad = np.flatnonzero(~np.isfinite(values[m]))
+            if bad.size and (best is None or bad[0] < best[1]):
+                best = (name, int(bad[0]))
+        if best is not None:
+            found[m] = (best[0], first_update + best[1] + 1)
+        elif not params_finite[m]:
+            found[m] = ("parameters", None)
+    return found
+
+
+def _describe_member(m: int, grid: list[dict], num_seeds: int) -> str:
+    g, s = divmod(m, num_seeds)
+    where = f"seed {s}"
+    if len(grid) > 1:
+        where += f", grid point {g} ({_grid_label(grid[g])})"
+    return where
+
+
+def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> ExperimentResult:
+    """Runs (or resumes) an experiment. Raises ConfigError / CheckpointError for bad input before compiling."""
+    exp = cfg.experiment
+    if write:
+        check_out_dir(exp)
+        check_available(exp.tensorboard, exp.wandb)
+    env, agent, runner, grid, keys, hparams = build(cfg)
     num_grid, num_seeds = len(grid), exp.num_seeds
     num_members = num_grid * num_seeds
-    keys, hparams = member_batch(spec.make_hparams(algo_cfg), grid, num_seeds, exp.seed)
+    steps_per_update = agent.env_steps_per_update
+    init_fn = jax.jit(jax.vmap(runner.init))
+    chunk_fn = jax.jit(jax.vmap(runner.run_chunk, in_axes=(0, 0, None)), donate_argnums=0)
 
     run_dir = RunDirectory(exp.out_dir)
-    if write:
+    checkpointer = None
+    start_chunk, history, run_seconds = 0, {"train_return": [], "eval_returns": []}, 0.0
+    state = None
+    if exp.resume:
+        checkpointer = Checkpointer(run_dir.path / "checkpoints", keep=exp.keep_checkpoints)
+        if not checkpointer.steps():
+            raise CheckpointError(f"--resume: no checkpoint in {run_dir.path / 'checkpoints'}")
+        template = {"runner": jax.eval_shape(init_fn, keys, hparams), "history": None}
+        _, saved, meta = checkpointer.restore(template)
+        state, start_chunk, run_seconds = saved["runner"], int(meta["chunks_done"]), float(meta["run_seconds"])
+        history = {"train_return": [saved["history"]["train_return"]], "eval_returns": list(saved["history"]["eval_returns"])}
+        run_dir.truncate_metrics(max_update=min(start_chunk * runner.chunk_len, agent.num_updates))
+    elif write:
         run_dir.prepare()
-        config = cfg.to_dict()
-        config["command_line"] = " ".join(cfg.command_line)
-        run_dir.write_config(config)
+        run_dir.write_config(cfg.to_dict())
+        if exp.checkpoint_every:
+            checkpointer = Checkpointer(run_dir.path / "checkpoints", keep=exp.keep_checkpoints)
+    if write:
+        run_dir.write_json("reproducibility.json", reproducibility_record(list(cfg.command_line)))
 
-    # Compile everything ahead of time so compile time is measured on its own.
+    sinks = []
+    if write and exp.tensorboard:
+        sinks.append(TensorBoardLogger(run_dir.path))
+    if write and exp.wandb:
+        sinks.append(WandbLogger(run_dir.path, cfg.to_dict(), exp.wandb_project, run_dir.path.name))
+
+    # Compile ahead of time so compile time is measured on its own.
     t0 = time.perf_counter()
-    init_fn = jax.jit(jax.vmap(runner.init)).lower(keys, hparams).compile()
-    state = init_fn(keys, hparams)
-    chunk_fn = (
-        jax.jit(jax.vmap(runner.run_chunk, in_axes=(0, 0, None)), donate_argnums=0)
-        .lower(state, hparams, np.int32(0))
-        .compile()
-    )
+    if state is None:
+        init_compiled = init_fn.lower(keys, hparams).compile()
+        state = init_compiled(keys, hparams)
+    else:
+        state = jax.device_put(state)
+    chunk_compiled = chunk_fn.lower(state, hparams, np.int32(0)).compile()
     compile_seconds = time.perf_counter() - t0
 
-    steps_per_update = agent.env_steps_per_update
     total_steps_per_seed = agent.num_updates * steps_per_update
     progress = Progress(total_steps_per_seed, enabled=not exp.quiet)
-    train_returns, eval_means, eval_all = [], [], []
-    run_seconds = 0.0
-    last_metrics: dict = {}
-    for chunk in range(runner.num_chunks):
+    diverged_members: dict[int, tuple] = {}
+    stopped = False
+    for chunk in range(start_chunk, runner.num_chunks):
         first = chunk * runner.chunk_len
         t = time.perf_counter()
-        state, metrics = chunk_fn(state, hparams, np.int32(first))
+        state, metrics = chunk_compiled(state, hparams, np.int32(first))
         metrics = jax.device_get(metrics)
         seconds = time.perf_counter() - t
         run_seconds += seconds
         valid = np.asarray(metrics.pop("valid"))[0]
+        params_finite = np.asarray(metrics.pop("params_finite"))
         eval_returns = np.asarray(metrics.pop("eval_returns")).reshape(num_grid, num_seeds, -1)
-        per_update = {k: np.asarray(v)[:, valid].reshape(num_grid, num_seeds, -1) for k, v in metrics.items()}
+        per_member = {k: np.asarray(v)[:, valid] for k, v in metrics.items()}  # [M, n]
+        per_update = {k: v.reshape(num_grid, num_seeds, -1) for k, v in per_member.items()}
         n_valid = int(valid.sum())
         done_updates = first + n_valid
         chunk_sps = n_valid * steps_per_update * num_members / seconds
-        train_returns.append(np.moveaxis(per_update["train_return"], -1, 0))
-        eval_all.append(eval_returns)
-        eval_means.append(eval_returns.mean(-1))
+        history["train_return"].append(np.moveaxis(per_update["train_return"], -1, 0))
+        history["eval_returns"].append(eval_returns)
+
+        newly_bad = [
+            (m, bad) for m, bad in enumerate(first_nonfinite(per_member, params_finite, first))
+            if bad is not None and m not in diverged_members
+        ]
+        for m, bad in newly_bad:
+            diverged_members[m] = bad
+            quantity, update = bad
+            at = f" at update {update}" if update is not None else f" after update {done_updates}"
+            verb = "stopping" if exp.nan_policy == "stop" else "masked, run goes on"
+            log(f"non-finite {quantity}{at} for {_describe_member(m, grid, num_seeds)}: {verb}", file=sys.stderr)
+
         rows = []
         for i in range(n_valid):
             update = first + i + 1
@@ -124,65 +216,76 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True) -> ExperimentResult:
                 rows.append(row)
         if write:
             run_dir.append_metrics(rows)
-        last_metrics = {k: float(v[..., -1].mean()) for k, v in per_update.items()}
-        progress.update(
-            done_updates * steps_per_update,
-            chunk_sps,
-            **{"return": last_metrics["train_return"], "eval": float(eval_returns.mean())},
-        )
+            for sink in sinks:
+                sink.log(rows)
+        if newly_bad and exp.nan_policy == "stop":
+            stopped = True
+            break
+        chunks_done = chunk + 1
+        if checkpointer is not None and exp.checkpoint_every and (
+            chunks_done % exp.checkpoint_every == 0 or chunks_done == runner.num_chunks
+        ):
+            checkpointer.save(
+                chunks_done,
+                {"runner": state, "history": {"train_return": np.concatenate(history["train_return"]),
+                                              "eval_returns": np.stack(history["eval_returns"])}},
+                {"chunks_done": chunks_done, "updates_done": done_updates, "run_seconds": run_seconds},
+            )
+        last = float(np.nanmean(per_update["train_return"][..., -1]))
+        progress.update(done_updates * steps_per_update, chunk_sps, **{"return": last, "eval": float(np.nanmean(eval_returns))})
     progress.close()
+    for sink in sinks:
+        sink.close()
 
-    train_returns_arr = np.concatenate(train_returns, axis=0)  # [U, G, S]
-    eval_means_arr = np.stack(eval_means)  # [C, G, S]
-    env_steps = (np.arange(agent.num_updates) + 1) * steps_per_update
-    eval_env_steps = np.minimum((np.arange(runner.num_chunks) + 1) * runner.chunk_len, agent.num_updates) * steps_per_update
-    final = eval_means_arr[-1]  # [G, S]: the last chunk ends at the final update
-    total_env_steps = total_steps_per_seed * num_members
+    train_returns_arr = np.concatenate(history["train_return"], axis=0)  # [U, G, S]
+    eval_all = np.stack(history["eval_returns"])  # [C, G, S, E]
+    eval_means_arr = eval_all.mean(-1)  # [C, G, S]
+    done_chunks = eval_all.shape[0]
+    env_steps = (np.arange(train_returns_arr.shape[0]) + 1) * steps_per_update
+    eval_env_steps = np.minimum((np.arange(done_chunks) + 1) * runner.chunk_len, agent.num_updates) * steps_per_update
+    final = eval_means_arr[-1].copy()  # [G, S]: the last chunk ends at the final update
+    for m in diverged_members:
+        final.reshape(-1)[m] = np.nan
+    total_env_steps = int(env_steps[-1]) * num_members
     summary = {
         "algo": exp.algo,
         "env": exp.env,
-        "final_return_mean": float(final.mean()),
-        "final_return_std": float(final.std()),
+        "status": "diverged" if stopped else "completed",
+        "final_return_mean": float(np.nanmean(final)) if np.isfinite(final).any() else float("nan"),
+        "final_return_std": float(np.nanstd(final)) if np.isfinite(final).any() else float("nan"),
         "final_returns": [float(x) for x in final.reshape(-1)],
-        "env_steps_per_second": total_env_steps / run_seconds,
+        "env_steps_per_second": total_env_steps / run_seconds if run_seconds > 0 else float("nan"),
         "compile_seconds": compile_seconds,
         "run_seconds": run_seconds,
-        "total_env_steps": int(total_env_steps),
-        "env_steps_per_seed": int(total_steps_per_seed),
+        "total_env_steps": total_env_steps,
+        "env_steps_per_seed": int(env_steps[-1]),
         "num_seeds": num_seeds,
         "num_updates": agent.num_updates,
         "eval_episodes": exp.eval_episodes,
         "eval_policy": "stochastic" if exp.eval_stochastic else "deterministic",
-        "final_train_return_mean": float(train_returns_arr[-1].mean()),
+        "final_train_return_mean": float(np.nanmean(train_returns_arr[-1])),
         "backend": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "jax_version": jax.__version__,
-        "python": platform.python_version(),
     }
+    if diverged_members:
+        summary["diverged_members"] = [
+            {"member": m, "seed": m % num_seeds, "grid_index": m // num_seeds, "quantity": q, "update": u}
+            for m, (q, u) in sorted(diverged_members.items())
+        ]
     if num_grid > 1:
         summary["grid"] = [
-            {"hparams": point, "final_return_mean": float(final[g].mean()), "final_returns": [float(x) for x in final[g]]}
+            {"hparams": point, "final_return_mean": float(np.nanmean(final[g])) if np.isfinite(final[g]).any() else float("nan"),
+             "final_returns": [float(x) for x in final[g]]}
             for g, point in enumerate(grid)
         ]
     if write:
         run_dir.write_summary(summary)
-        run_dir.write_arrays(
-            "curves.npz",
-            env_steps=env_steps,
-            train_return=train_returns_arr,
-            eval_env_steps=eval_env_steps,
-            eval_returns=np.stack(eval_all),
-        )
-        plot_learning_curves(
-            run_dir.path / "learning_curve.png",
-            env_steps,
-            train_returns_arr,
-            eval_env_steps,
-            eval_means_arr,
-            [_grid_label(p) for p in grid],
-            f"{exp.algo.upper()} on {exp.env}",
-        )
-    return ExperimentResult(summary, state, train_returns_arr, eval_means_arr, env_steps, eval_env_steps, agent)
+        run_dir.write_arrays("curves.npz", env_steps=env_steps, train_return=train_returns_arr,
+                             eval_env_steps=eval_env_steps, eval_returns=eval_all)
+        plot_learning_curves(run_dir.path / "learning_curve.png", env_steps, train_returns_arr, eval_env_steps,
+                             eval_means_arr, [_grid_label(p) for p in grid], f"{exp.algo.upper()} on {exp.env}")
+    if checkpointer is not None:
+        checkpointer.close()
+    return ExperimentResult(summary, state, train_returns_arr, eval_means_arr, env_steps, eval_env_steps, agent, stopped)
 
 
 def train(**options) -> ExperimentResult:
@@ -209,17 +312,35 @@ def train(**options) -> ExperimentResult:
     return run_experiment(resolve(argv, prog="jaxrl.experiment.train"), write=write)
 
 
+def resolve_resume(argv: list[str], prog: str) -> ResolvedConfig:
+    """``--resume RUN_DIR`` (plus optionally ``--quiet``): the run's saved config, pointed at RUN_DIR."""
+    args = [a for a in argv if a not in ("--quiet", "--no-quiet")]
+    if len(args) != 2 or args[0] != "--resume":
+        raise ConfigError("--resume: takes the run's saved config; give only --resume RUN_DIR (and optionally --quiet)")
+    run = Path(args[1])
+    config_path = run / "config.yaml"
+    if not config_path.is_file():
+        raise ConfigError(f"--resume: {args[1]!r} is not a run directory (no config.yaml)")
+    if not (run / "checkpoints").is_dir() or not Checkpointer(run / "checkpoints").steps():
+        raise ConfigError(f"--resume: {args[1]!r} has no committed checkpoint to resume from")
+    extra = [a for a in argv if a in ("--quiet", "--no-quiet")]
+    return resolve(["--config", str(config_path), "--out-dir", str(run), "--resume", str(run), *extra], prog=prog)
+
+
 def main(argv: list[str] | None = None, prog: str = "train.py") -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        cfg = resolve(argv, prog=prog)
-        if cfg.experiment.out_dir:
-            check_out_dir(cfg.experiment)
-    except ConfigError as e:
+        cfg = resolve_resume(argv, prog) if any(a == "--resume" or a.startswith("--resume=") for a in argv) else resolve(argv, prog=prog)
+        check_out_dir(cfg.experiment)
+        result = run_experiment(cfg)
+    except (ConfigError, CheckpointError, LoggerUnavailable) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
-    result = run_experiment(cfg)
+        return EXIT_BAD_INPUT
     s = result.summary
+    if result.diverged:
+        print(f"stopped: a member diverged; metrics so far and summary.json are in {cfg.experiment.out_dir}; "
+              "the last checkpoint before the divergence is kept", file=sys.stderr)
+        return EXIT_DIVERGED
     print(
         f"final return {s['final_return_mean']:.1f} (per seed: {', '.join(f'{x:.1f}' for x in s['final_returns'])}) | "
         f"{s['env_steps_per_second']:,.0f} env steps/s | compile {s['compile_seconds']:.1f}s | run dir {cfg.experiment.out_dir}"

@@ -61,6 +61,18 @@ class RunDirectory:
             for row in rows:
                 f.write(json.dumps(_plain(row)) + "\n")
 
+    def truncate_metrics(self, max_update: int) -> None:
+        """Drops rows past ``max_update`` (written after the checkpoint a run resumes from)."""
+        path = self.path / "metrics.jsonl"
+        if not path.exists():
+            return
+        rows = [line for line in path.read_text().splitlines() if line.strip()]
+        kept = [line for line in rows if json.loads(line)["update"] <= max_update]
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+    def write_json(self, name: str, data: dict) -> None:
+        atomic_write_text(self.path / name, json.dumps(_plain(data), indent=2) + "\n")
+
     def write_summary(self, summary: dict) -> None:
         atomic_write_text(self.path / "summary.json", json.dumps(_plain(summary), indent=2) + "\n")
 

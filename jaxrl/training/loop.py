@@ -33,7 +33,8 @@ class Runner(NamedTuple):
         run_chunk: ``(runner_state, hparams, first_update) -> (runner_state, metrics)``;
             ``first_update`` is an unbatched int32 (the index of the chunk's first
             update); ``metrics`` holds per-update scalars ``[chunk_len]``, a
-            ``valid`` mask ``[chunk_len]`` and ``eval_returns [num_eval_episodes]``.
+            ``valid`` mask ``[chunk_len]``, ``params_finite`` (scalar bool) and
+            ``eval_returns [num_eval_episodes]``.
         evaluate: ``(runner_state, hparams, key) -> returns [num_eval_episodes]``.
         chunk_len: updates per chunk.
         num_chunks: chunks in a full run.
@@ -46,6 +47,12 @@ class Runner(NamedTuple):
     chunk_len: int
     num_chunks: int
     agent: Agent
+
+
+def all_finite(tree) -> jax.Array:
+    """True if every floating-point leaf of ``tree`` is finite (the divergence guard's parameter check)."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
 def make_runner(agent: Agent, env_params, num_chunks: int, evaluate_each_chunk: bool = True) -> Runner:
@@ -76,6 +83,7 @@ def make_runner(agent: Agent, env_params, num_chunks: int, evaluate_each_chunk: 
             return runner, {**metrics, "valid": valid}
 
         runner, metrics = jax.lax.scan(body, runner, first_update + jnp.arange(chunk_len))
+        metrics["params_finite"] = all_finite(getattr(runner.agent_state, "params", runner.agent_state))
         if evaluate_each_chunk:
             key, key_eval = jax.random.split(runner.key)
             runner = runner._replace(key=key)

@@ -1,0 +1,117 @@
+"""Checkpoints of the complete runner state, managed by orbax.
+
+orbax's ``CheckpointManager`` gives the lifecycle: each save is written into a
+temporary directory and committed by an atomic rename, so a crash during a save
+never touches the last committed checkpoint, and only the newest ``keep`` are
+retained. The payload is the runner-state pytree serialised with flax's
+msgpack (one file, plus a SHA-256 of it): for RL states (small networks,
+environment state, keys) this is an order of magnitude faster than orbax's
+tensorstore array format (about 5 ms against 50-100 ms a save on a 2-core CPU),
+which matters when saving after every chunk. Restores verify the hash and fall
+back to the previous checkpoint if the newest one is damaged.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from flax import serialization
+from orbax.checkpoint import checkpoint_args
+
+
+class CheckpointError(Exception):
+    """No usable checkpoint (missing, or every one damaged)."""
+
+
+class MsgpackPyTreeHandler(ocp.CheckpointHandler):
+    """Writes a pytree of host arrays as one msgpack file with its SHA-256."""
+
+    def save(self, directory, args: "MsgpackSave"):
+        directory = Path(directory)
+        payload = serialization.msgpack_serialize(serialization.to_state_dict(args.item))
+        (directory / "state.msgpack").write_bytes(payload)
+        (directory / "state.sha256").write_text(hashlib.sha256(payload).hexdigest())
+
+    def restore(self, directory, args: "MsgpackRestore"):
+        directory = Path(directory)
+        payload = (directory / "state.msgpack").read_bytes()
+        if hashlib.sha256(payload).hexdigest() != (directory / "state.sha256").read_text().strip():
+            raise CheckpointError(f"checkpoint {directory} is damaged (hash mismatch)")
+        return serialization.from_state_dict(args.item, serialization.msgpack_restore(payload))
+
+
+@checkpoint_args.register_with_handler(MsgpackPyTreeHandler, for_save=True)
+@dataclasses.dataclass
+class MsgpackSave(checkpoint_args.CheckpointArgs):
+    item: Any
+
+
+@checkpoint_args.register_with_handler(MsgpackPyTreeHandler, for_restore=True)
+@dataclasses.dataclass
+class MsgpackRestore(checkpoint_args.CheckpointArgs):
+    item: Any  # template pytree with the target structure
+
+
+def host_copy(tree):
+    """Host numpy copies of every leaf (owned memory: the device buffers may be donated afterwards)."""
+    return jax.tree.map(lambda x: np.array(x, copy=True), jax.device_get(tree))
+
+
+class Checkpointer:
+    """Saves ``(state, meta)`` at integer steps under ``directory``; keeps the newest ``keep``.
+
+    Args:
+        directory: checkpoint root (``<run_dir>/checkpoints``).
+        keep: number of checkpoints retained (older ones are deleted after a
+            newer one is committed).
+    """
+
+    def __init__(self, directory, keep: int = 3):
+        self.directory = Path(directory).absolute()
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+    def save(self, step: int, state, meta: dict) -> None:
+        args = ocp.args.Composite(state=MsgpackSave(host_copy(state)), meta=ocp.args.JsonSave(meta))
+        self._manager.save(int(step), args=args, force=True)
+        self._manager.wait_until_finished()
+
+    def steps(self) -> list[int]:
+        """Committed steps, oldest first (interrupted saves are never listed)."""
+        self._manager.reload()
+        return sorted(self._manager.all_steps())
+
+    def restore(self, template, step: int | None = None) -> tuple[int, Any, dict]:
+        """The newest intact checkpoint (or ``step``): ``(step, state, meta)``.
+
+        ``template`` is a pytree with the state's structure (e.g. from
+        ``jax.eval_shape``); leaves come back as numpy arrays.
+        """
+        template = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), template)
+        candidates = [step] if step is not None else list(reversed(self.steps()))
+        if not candidates:
+            raise CheckpointError(f"no checkpoint in {self.directory}")
+        errors = []
+        for candidate in candidates:
+            try:
+                restored = self._manager.restore(
+                    candidate, args=ocp.args.Composite(state=MsgpackRestore(template), meta=ocp.args.JsonRestore())
+                )
+                return candidate, restored.state, dict(restored.meta)
+            except Exception as e:  # damaged files: try the previous checkpoint
+                errors.append(f"step {candidate}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        raise CheckpointError(f"no intact checkpoint in {self.directory} ({'; '.join(errors)})")
+
+    def close(self):
+        self._manager.close()
+
+
+def read_meta(directory, step: int) -> dict:
+    """The JSON metadata of one committed checkpoint, without loading the state."""
+    return json.loads((Path(directory) / str(step) / "meta" / "metadata").read_text())

@@ -1,0 +1,110 @@
+"""Loading saved runs: the policy of a run directory for notebooks and evaluation."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrl.envs import find_obs_stats
+from jaxrl.io.checkpoint import CheckpointError, Checkpointer
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    """A run directory rebuilt: config, agent and the newest intact checkpoint's state.
+
+    Attributes:
+        state: runner state of every member, leaves ``[M, ...]`` (``M`` = grid points x seeds).
+        step: the checkpoint's step (chunks done).
+    """
+
+    config: Any
+    env: Any
+    agent: Any
+    runner: Any
+    grid: list
+    hparams: Any
+    state: Any
+    step: int
+
+
+def load_run(run_dir, num_eval_episodes: int | None = None, deterministic: bool | None = None) -> LoadedRun:
+    """Rebuilds the run in ``run_dir`` from its ``config.yaml`` and newest intact checkpoint.
+
+    Args:
+        num_eval_episodes / deterministic: override the evaluation settings of the rebuilt agent.
+    """
+    from jaxrl.cli import resolve
+    from jaxrl.experiment import build
+
+    run = Path(run_dir)
+    if not (run / "config.yaml").is_file():
+        raise CheckpointError(f"{run_dir!r} is not a run directory (no config.yaml)")
+    argv = ["--config", str(run / "config.yaml"), "--out-dir", str(run), "--quiet"]
+    if num_eval_episodes is not None:
+        argv += ["--eval-episodes", str(num_eval_episodes)]
+    if deterministic is not None:
+        argv += ["--no-eval-stochastic" if deterministic else "--eval-stochastic"]
+    cfg = resolve(argv)
+    env, agent, runner, grid, keys, hparams = build(cfg)
+    template = {"runner": jax.eval_shape(jax.vmap(runner.init), keys, hparams), "history": None}
+    step, saved, _ = Checkpointer(run / "checkpoints", keep=cfg.experiment.keep_checkpoints).restore(template)
+    state = jax.device_put(saved["runner"])
+    return LoadedRun(cfg, env, agent, runner, grid, hparams, state, step)
+
+
+@dataclasses.dataclass
+class Policy:
+    """A saved policy: ``policy(obs, key)`` -> action for raw observations of ``jaxrl.envs.make(env)``.
+
+    Observations are normalised with the run's saved statistics when the run
+    normalised them. ``params`` are one member's network parameters.
+
+    Attributes:
+        params: network parameters of the chosen member.
+        act: ``(params, obs, key, deterministic) -> action`` (the agent's act function).
+        obs_stats: running observation statistics, or None.
+        env: the environment (``jaxrl.envs.make`` of the run's env).
+        member: index of the member (grid point x seed) these parameters belong to.
+    """
+
+    params: Any
+    act: Any
+    obs_stats: Any
+    env: Any
+    member: int
+    deterministic: bool = True
+
+    def __call__(self, obs, key=None, deterministic: bool | None = None):
+        deterministic = self.deterministic if deterministic is None else deterministic
+        if key is None:
+            if not deterministic:
+                raise ValueError("a stochastic policy needs a key")
+            key = jax.random.PRNGKey(0)
+        obs = jnp.asarray(obs, jnp.float32)
+        if self.obs_stats is not None:
+            obs = self.obs_stats.normalize(obs, 10.0)
+        return self.act(self.params, obs, key, deterministic)
+
+
+def load_policy(run_dir, member: int = 0, deterministic: bool = True) -> Policy:
+    """The policy of member ``member`` (grid point ``member // num_seeds``, seed ``member % num_seeds``) of a run."""
+    run = load_run(run_dir)
+    num_members = jax.tree.leaves(run.state)[0].shape[0]
+    if not 0 <= member < num_members:
+        raise ValueError(f"member must be in [0, {num_members}), got {member}")
+    one = jax.tree.map(lambda x: x[member], run.state.agent_state)
+    return Policy(one.params, run.agent.act, find_obs_stats(one.env_state), run.env, member, deterministic)
+
+
+def evaluate_run(run_dir, episodes: int, deterministic: bool = True, seed: int = 0) -> tuple[LoadedRun, np.ndarray]:
+    """Evaluation returns ``[M, episodes]`` of every member's saved policy, in one compiled program."""
+    run = load_run(run_dir, num_eval_episodes=episodes, deterministic=deterministic)
+    num_members = jax.tree.leaves(run.state)[0].shape[0]
+    keys = jax.random.split(jax.random.PRNGKey(seed), num_members)
+    returns = jax.jit(jax.vmap(run.runner.evaluate))(run.state, run.hparams, keys)
+    return run, np.asarray(returns)
