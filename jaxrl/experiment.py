@@ -57,6 +57,19 @@ class ExperimentResult:
     diverged: bool = False
 
 
+def _finite_mean(x) -> float:
+    """Mean over finite entries (NaN if there are none), without numpy's empty-slice warning."""
+    x = np.asarray(x, np.float64)
+    finite = x[np.isfinite(x)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+def _finite_std(x) -> float:
+    x = np.asarray(x, np.float64)
+    finite = x[np.isfinite(x)]
+    return float(finite.std()) if finite.size else float("nan")
+
+
 def _grid_label(point: dict) -> str:
     return ", ".join(f"{k}={v:g}" for k, v in point.items()) or "default"
 
@@ -231,8 +244,8 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
                                               "eval_returns": np.stack(history["eval_returns"])}},
                 {"chunks_done": chunks_done, "updates_done": done_updates, "run_seconds": run_seconds},
             )
-        last = float(np.nanmean(per_update["train_return"][..., -1]))
-        progress.update(done_updates * steps_per_update, chunk_sps, **{"return": last, "eval": float(np.nanmean(eval_returns))})
+        last = _finite_mean(per_update["train_return"][..., -1])
+        progress.update(done_updates * steps_per_update, chunk_sps, **{"return": last, "eval": _finite_mean(eval_returns)})
     progress.close()
     for sink in sinks:
         sink.close()
@@ -251,8 +264,8 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
         "algo": exp.algo,
         "env": exp.env,
         "status": "diverged" if stopped else "completed",
-        "final_return_mean": float(np.nanmean(final)) if np.isfinite(final).any() else float("nan"),
-        "final_return_std": float(np.nanstd(final)) if np.isfinite(final).any() else float("nan"),
+        "final_return_mean": _finite_mean(final),
+        "final_return_std": _finite_std(final),
         "final_returns": [float(x) for x in final.reshape(-1)],
         "env_steps_per_second": total_env_steps / run_seconds if run_seconds > 0 else float("nan"),
         "compile_seconds": compile_seconds,
@@ -263,7 +276,7 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
         "num_updates": agent.num_updates,
         "eval_episodes": exp.eval_episodes,
         "eval_policy": "stochastic" if exp.eval_stochastic else "deterministic",
-        "final_train_return_mean": float(np.nanmean(train_returns_arr[-1])),
+        "final_train_return_mean": _finite_mean(train_returns_arr[-1]),
         "backend": jax.default_backend(),
     }
     if diverged_members:
@@ -273,7 +286,7 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
         ]
     if num_grid > 1:
         summary["grid"] = [
-            {"hparams": point, "final_return_mean": float(np.nanmean(final[g])) if np.isfinite(final[g]).any() else float("nan"),
+            {"hparams": point, "final_return_mean": _finite_mean(final[g]),
              "final_returns": [float(x) for x in final[g]]}
             for g, point in enumerate(grid)
         ]

@@ -1,6 +1,6 @@
 """Environments: one protocol, adapters for gymnax and brax, wrappers, probes, registry."""
 from jaxrl.envs.core import Box, Discrete, Env, Wrapper
-from jaxrl.envs.registry import UnknownEnvironmentError, make, make_raw, registered_envs
+from jaxrl.envs.registry import UnknownEnvironmentError, make, make_raw, register, registered_envs
 from jaxrl.envs.wrappers import (
     EpisodeStatistics,
     FlattenObservation,
@@ -13,7 +13,7 @@ from jaxrl.envs.wrappers import (
 )
 
 __all__ = [
-    "Box", "Discrete", "Env", "Wrapper", "UnknownEnvironmentError", "make", "make_raw", "registered_envs",
+    "Box", "Discrete", "Env", "Wrapper", "UnknownEnvironmentError", "make", "make_raw", "register", "registered_envs",
     "EpisodeStatistics", "FlattenObservation", "NormalizeObservation", "RescaleAction", "RunningMeanStd",
     "VecEnv", "find_obs_stats", "make_vec_env",
 ]

@@ -31,9 +31,17 @@ BRAX_ENVS = (
 )
 
 
+_CUSTOM: dict = {}
+
+
+def register(name: str, factory) -> None:
+    """Makes ``factory(**kwargs) -> Env`` available as ``make(name)`` (and ``--env name`` in-process)."""
+    _CUSTOM[name] = factory
+
+
 def registered_envs() -> list[str]:
     """Every name :func:`make` accepts."""
-    return list(gymnax.registered_envs) + [f"brax/{n}" for n in BRAX_ENVS] + [f"probe/{n}" for n in PROBES]
+    return list(gymnax.registered_envs) + [f"brax/{n}" for n in BRAX_ENVS] + [f"probe/{n}" for n in PROBES] + list(_CUSTOM)
 
 
 class UnknownEnvironmentError(ValueError):
@@ -48,6 +56,8 @@ def unknown_env_message(name: str) -> str:
 
 def make_raw(name: str, **kwargs) -> Env:
     """The adapted environment without jaxrl's standard wrappers."""
+    if name in _CUSTOM:
+        return _CUSTOM[name](**kwargs)
     if name.startswith("brax/"):
         brax_name = name.split("/", 1)[1]
         if brax_name not in BRAX_ENVS:
