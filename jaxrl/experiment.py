@@ -148,7 +148,7 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
     start_chunk, history, run_seconds = 0, {"train_return": [], "eval_returns": []}, 0.0
     state = None
     if exp.resume:
-        checkpointer = Checkpointer(run_dir.path / "checkpoints", keep=exp.keep_checkpoints)
+        checkpointer = Checkpointer(run_dir.path / "checkpoints", keep=exp.keep_checkpoints, background=True)
         if not checkpointer.steps():
             raise CheckpointError(f"--resume: no checkpoint in {run_dir.path / 'checkpoints'}")
         template = {"runner": jax.eval_shape(init_fn, keys, hparams), "history": None}
@@ -160,7 +160,7 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
         run_dir.prepare()
         run_dir.write_config(cfg.to_dict())
         if exp.checkpoint_every:
-            checkpointer = Checkpointer(run_dir.path / "checkpoints", keep=exp.keep_checkpoints)
+            checkpointer = Checkpointer(run_dir.path / "checkpoints", keep=exp.keep_checkpoints, background=True)
     if write:
         run_dir.write_json("reproducibility.json", reproducibility_record(list(cfg.command_line)))
 
@@ -190,7 +190,6 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
         state, metrics = chunk_compiled(state, hparams, np.int32(first))
         metrics = jax.device_get(metrics)
         seconds = time.perf_counter() - t
-        run_seconds += seconds
         valid = np.asarray(metrics.pop("valid"))[0]
         params_finite = np.asarray(metrics.pop("params_finite"))
         eval_returns = np.asarray(metrics.pop("eval_returns")).reshape(num_grid, num_seeds, -1)
@@ -233,6 +232,7 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
                 sink.log(rows)
         if newly_bad and exp.nan_policy == "stop":
             stopped = True
+            run_seconds += time.perf_counter() - t
             break
         chunks_done = chunk + 1
         if checkpointer is not None and exp.checkpoint_every and (
@@ -242,11 +242,15 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
                 chunks_done,
                 {"runner": state, "history": {"train_return": np.concatenate(history["train_return"]),
                                               "eval_returns": np.stack(history["eval_returns"])}},
-                {"chunks_done": chunks_done, "updates_done": done_updates, "run_seconds": run_seconds},
+                {"chunks_done": chunks_done, "updates_done": done_updates,
+                 "run_seconds": run_seconds + time.perf_counter() - t},
             )
         last = _finite_mean(per_update["train_return"][..., -1])
         progress.update(done_updates * steps_per_update, chunk_sps, **{"return": last, "eval": _finite_mean(eval_returns)})
+        run_seconds += time.perf_counter() - t  # the whole iteration: compute, metrics, checkpoint
     progress.close()
+    if checkpointer is not None:
+        checkpointer.wait()  # the final checkpoint is committed before the run reports done
     for sink in sinks:
         sink.close()
 

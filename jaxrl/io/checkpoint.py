@@ -12,6 +12,7 @@ back to the previous checkpoint if the newest one is damaged.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
@@ -66,21 +67,44 @@ def host_copy(tree):
 class Checkpointer:
     """Saves ``(state, meta)`` at integer steps under ``directory``; keeps the newest ``keep``.
 
+    With ``background=True`` the state is copied to host memory at once and
+    written by a worker thread while training goes on (the next save, and
+    :meth:`wait` / :meth:`close`, wait for it); a process killed mid-write
+    leaves an uncommitted temporary directory that is never listed.
+
     Args:
         directory: checkpoint root (``<run_dir>/checkpoints``).
         keep: number of checkpoints retained (older ones are deleted after a
             newer one is committed).
+        background: write in a worker thread.
     """
 
-    def __init__(self, directory, keep: int = 3):
+    def __init__(self, directory, keep: int = 3, background: bool = False):
         self.directory = Path(directory).absolute()
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
         self._manager = ocp.CheckpointManager(self.directory, options=options)
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1) if background else None
+        self._pending: concurrent.futures.Future | None = None
 
-    def save(self, step: int, state, meta: dict) -> None:
-        args = ocp.args.Composite(state=MsgpackSave(host_copy(state)), meta=ocp.args.JsonSave(meta))
+    def _write(self, step: int, host_state, meta: dict) -> None:
+        args = ocp.args.Composite(state=MsgpackSave(host_state), meta=ocp.args.JsonSave(meta))
         self._manager.save(int(step), args=args, force=True)
         self._manager.wait_until_finished()
+
+    def save(self, step: int, state, meta: dict) -> None:
+        """Saves ``state`` (any pytree of arrays) with JSON ``meta`` as ``step``."""
+        host_state = host_copy(state)
+        if self._executor is None:
+            self._write(step, host_state, meta)
+            return
+        self.wait()
+        self._pending = self._executor.submit(self._write, step, host_state, meta)
+
+    def wait(self) -> None:
+        """Blocks until a background save has been committed (re-raising its error, if any)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
 
     def steps(self) -> list[int]:
         """Committed steps, oldest first (interrupted saves are never listed)."""
@@ -109,6 +133,9 @@ class Checkpointer:
         raise CheckpointError(f"no intact checkpoint in {self.directory} ({'; '.join(errors)})")
 
     def close(self):
+        self.wait()
+        if self._executor is not None:
+            self._executor.shutdown()
         self._manager.close()
 
 

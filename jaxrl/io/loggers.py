@@ -9,6 +9,8 @@ import importlib.util
 import math
 from pathlib import Path
 
+import numpy as np
+
 
 class LoggerUnavailable(Exception):
     pass
@@ -17,7 +19,7 @@ class LoggerUnavailable(Exception):
 def _scalars(row: dict) -> dict[str, float]:
     out = {}
     for key, value in row.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
             continue
         if isinstance(value, float) and not math.isfinite(value):
             continue
