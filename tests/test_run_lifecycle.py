@@ -281,3 +281,13 @@ def test_progress_bar_on_a_terminal():
     progress.update(250, 100.0)
     progress.close()
     assert stream.getvalue().startswith("\r[######------------------]") and stream.getvalue().endswith("\n")
+
+
+def test_overwrite_clears_the_previous_runs_checkpoints(tmp_path):
+    out = tmp_path / "again"
+    assert main([*TINY, "--out-dir", str(out)]) == 0
+    assert Checkpointer(out / "checkpoints").steps() == [2, 3, 4]
+    (out / "notes.txt").write_text("mine")
+    assert main([*TINY, "--num-chunks", "2", "--out-dir", str(out), "--overwrite"]) == 0
+    assert Checkpointer(out / "checkpoints").steps() == [1, 2]  # no stale step 3/4 to resume from
+    assert (out / "notes.txt").read_text() == "mine"  # files jaxrl did not write are left alone

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,19 @@ class RunDirectory:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
+    # Everything a run writes; ``prepare`` removes these (and only these) when a run is overwritten.
+    OUTPUTS = ("config.yaml", "metrics.jsonl", "curves.npz", "learning_curve.png", "summary.json",
+               "reproducibility.json", "evaluation.json")
+    OUTPUT_DIRS = ("checkpoints", "tensorboard", "wandb")
+
     def prepare(self) -> None:
+        """Creates the directory and clears the outputs of a previous run in it (``--overwrite``)."""
         self.path.mkdir(parents=True, exist_ok=True)
-        metrics = self.path / "metrics.jsonl"
-        if metrics.exists():
-            metrics.unlink()
+        for name in self.OUTPUTS:
+            (self.path / name).unlink(missing_ok=True)
+        for name in self.OUTPUT_DIRS:
+            if (self.path / name).is_dir():
+                shutil.rmtree(self.path / name)
 
     def write_config(self, config: dict) -> None:
         atomic_write_text(self.path / "config.yaml", yaml.safe_dump(_plain(config), sort_keys=False))
