@@ -56,6 +56,11 @@ class BraxEnv(Env):
 
     def step(self, key, state, action, params):
         next_state = self._env.step(state.brax_state, action)
+        # Some brax envs return Python floats (inverted_pendulum's reward, ``done`` with
+        # terminate_when_unhealthy=False): make them arrays so the state can be selected.
+        next_state = next_state.replace(
+            reward=jnp.asarray(next_state.reward, jnp.float32), done=jnp.asarray(next_state.done, jnp.float32)
+        )
         time = state.time + 1
         terminated = next_state.done > 0.5
         truncated = (time >= self.episode_length) & ~terminated

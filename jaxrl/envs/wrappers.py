@@ -34,6 +34,8 @@ class FlattenObservation(Wrapper):
 
     def observation_space(self, params):
         space = self.env.observation_space(params)
+        if isinstance(space, Discrete):  # e.g. FrozenLake: a scalar index becomes [1] float
+            return Box(low=np.zeros(1, np.float32), high=np.full(1, space.n - 1, np.float32), shape=(1,))
         size = int(np.prod(space.shape))
         return Box(low=np.reshape(space.low, (size,)), high=np.reshape(space.high, (size,)), shape=(size,))
 
