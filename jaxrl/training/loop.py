@@ -49,6 +49,9 @@ class Runner(NamedTuple):
     agent: Agent
 
 
+EVAL_KEY_TAG = 0x5EED  # folded into the run's key to draw evaluation randomness
+
+
 def all_finite(tree) -> jax.Array:
     """True if every floating-point leaf of ``tree`` is finite (the divergence guard's parameter check)."""
     leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
@@ -85,8 +88,8 @@ def make_runner(agent: Agent, env_params, num_chunks: int, evaluate_each_chunk: 
         runner, metrics = jax.lax.scan(body, runner, first_update + jnp.arange(chunk_len))
         metrics["params_finite"] = all_finite(getattr(runner.agent_state, "params", runner.agent_state))
         if evaluate_each_chunk:
-            key, key_eval = jax.random.split(runner.key)
-            runner = runner._replace(key=key)
+            # Derived without advancing the run's key: training is the same whatever the chunking.
+            key_eval = jax.random.fold_in(runner.key, EVAL_KEY_TAG)
             metrics["eval_returns"] = agent.evaluate(key_eval, runner.agent_state, env_params, hparams)
         return runner, metrics
 
