@@ -96,6 +96,7 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
     num_updates = max(1, int(total_timesteps) // batch_size)
     minibatch_size = batch_size // cfg.num_minibatches
     obs_dim = env.observation_space(env_params).shape
+    eval_steps = env.max_episode_steps(env_params)  # static scan length, from the default params
 
     def act(params, obs, key, deterministic: bool = False):
         dist = network.apply(params, obs, method=ActorCritic.policy)
@@ -190,7 +191,7 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
     def evaluate(key, state: PPOState, env_params_, hp: PPOHParams):
         eval_env = make_vec_env(env, num_eval_episodes, normalize_obs=cfg.normalize_obs, obs_stats=find_obs_stats(state.env_state))
         act_fn = lambda obs, k: act(state.params, obs, k, deterministic_eval)  # noqa: E731
-        return evaluate_episodes(key, act_fn, eval_env, env_params_, env.max_episode_steps(env_params_))
+        return evaluate_episodes(key, act_fn, eval_env, env_params_, eval_steps)
 
     return Agent(
         init=init,

@@ -8,13 +8,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.networks.distributions import Categorical, DiagGaussian
+from jaxrl.networks.init import orthogonal
 
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu, "silu": nn.silu}
 
 
 def orthogonal_dense(features: int, scale: float, use_bias: bool = True) -> nn.Dense:
     """Dense layer with orthogonal weights of gain ``scale`` and zero bias (PPO's standard init)."""
-    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros, use_bias=use_bias)
+    return nn.Dense(features, kernel_init=orthogonal(scale), bias_init=nn.initializers.zeros, use_bias=use_bias)
 
 
 class MLP(nn.Module):
