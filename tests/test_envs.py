@@ -87,10 +87,7 @@ def _zero_action(space, num_envs):
 
 @pytest.mark.parametrize("name", NON_BRAX)
 def test_make_every_registered_env(name):
-    try:
-        env = envs.make(name)
-    except OSError as e:  # urllib's URLError is an OSError: a dataset download (MNISTBandit) offline
-        pytest.skip(f"{name} downloads a dataset at construction and the network is unavailable: {e}")
+    env = envs.make(name)
     params = env.default_params
     obs_space = env.observation_space(params)
     act_space = env.action_space(params)
@@ -325,3 +322,9 @@ def test_brax_inverted_pendulum_truncation_and_auto_reset():
     assert np.abs(np.asarray(tss.final_obs[4]) - np.asarray(tss.obs[3])).max() < 0.01
     np.testing.assert_array_equal(tss.info["episode_length"][4], [5, 5])
     np.testing.assert_array_equal(tss.info["episode_return"][4], [5.0, 5.0])
+
+
+def test_envs_that_download_data_are_refused():
+    assert "MNISTBandit-bsuite" not in envs.registered_envs()
+    with pytest.raises(envs.UnknownEnvironmentError, match="downloads a data set"):
+        envs.make("MNISTBandit-bsuite")

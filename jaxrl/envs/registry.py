@@ -33,6 +33,9 @@ BRAX_ENVS = (
 
 _CUSTOM: dict = {}
 
+# gymnax ids whose construction downloads a data set: jaxrl never fetches data at run time.
+DOWNLOADING_GYMNAX_ENVS = ("MNISTBandit-bsuite",)
+
 
 def register(name: str, factory) -> None:
     """Makes ``factory(**kwargs) -> Env`` available as ``make(name)`` (and ``--env name`` in-process)."""
@@ -41,7 +44,8 @@ def register(name: str, factory) -> None:
 
 def registered_envs() -> list[str]:
     """Every name :func:`make` accepts."""
-    return list(gymnax.registered_envs) + [f"brax/{n}" for n in BRAX_ENVS] + [f"probe/{n}" for n in PROBES] + list(_CUSTOM)
+    gymnax_ids = [n for n in gymnax.registered_envs if n not in DOWNLOADING_GYMNAX_ENVS]
+    return gymnax_ids + [f"brax/{n}" for n in BRAX_ENVS] + [f"probe/{n}" for n in PROBES] + list(_CUSTOM)
 
 
 class UnknownEnvironmentError(ValueError):
@@ -70,6 +74,8 @@ def make_raw(name: str, **kwargs) -> Env:
         if probe is None:
             raise UnknownEnvironmentError(unknown_env_message(name))
         return probe(**kwargs)
+    if name in DOWNLOADING_GYMNAX_ENVS:
+        raise UnknownEnvironmentError(f"environment {name!r} downloads a data set when built, which jaxrl does not do at run time")
     if name in gymnax.registered_envs:
         return GymnaxEnv(name, **kwargs)
     raise UnknownEnvironmentError(unknown_env_message(name))
