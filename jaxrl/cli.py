@@ -224,7 +224,7 @@ def _validate_values(cls, values: dict, sources: dict) -> None:
         if m.get("choices") and value not in m["choices"]:
             raise ConfigError(f"{where}: {value!r} is not allowed; choose from {', '.join(m['choices'])}")
         if m.get("minimum") is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
-            if value < m["minimum"] or (m["minimum"] == 1 and value < 1):
+            if value < m["minimum"]:
                 raise ConfigError(f"{where}: must be >= {m['minimum']}, got {value}")
         if isinstance(value, tuple) and (not value or any(v < 1 for v in value)):
             raise ConfigError(f"{where}: expected positive layer sizes, got {value!r}")
