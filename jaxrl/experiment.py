@@ -26,7 +26,7 @@ from jaxrl import envs
 from jaxrl.agents import ALGORITHMS
 from jaxrl.cli import ConfigError, ExperimentConfig, ResolvedConfig, resolve
 from jaxrl.io import Progress, RunDirectory, plot_learning_curves
-from jaxrl.io.checkpoint import CheckpointError, Checkpointer
+from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
 from jaxrl.io.loggers import LoggerUnavailable, TensorBoardLogger, WandbLogger, check_available
 from jaxrl.io.repro import reproducibility_record
 from jaxrl.training.loop import make_runner
@@ -151,8 +151,7 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
         checkpointer = Checkpointer(run_dir.path / "checkpoints", keep=exp.keep_checkpoints, background=True)
         if not checkpointer.steps():
             raise CheckpointError(f"--resume: no checkpoint in {run_dir.path / 'checkpoints'}")
-        template = {"runner": jax.eval_shape(init_fn, keys, hparams), "history": None}
-        _, saved, meta = checkpointer.restore(template)
+        _, saved, meta = restore_run_state(checkpointer, runner, keys, hparams)
         state, start_chunk, run_seconds = saved["runner"], int(meta["chunks_done"]), float(meta["run_seconds"])
         history = {"train_return": [saved["history"]["train_return"]], "eval_returns": list(saved["history"]["eval_returns"])}
         run_dir.truncate_metrics(max_update=min(start_chunk * runner.chunk_len, agent.num_updates))

@@ -139,6 +139,16 @@ class Checkpointer:
         self._manager.close()
 
 
+def restore_run_state(checkpointer: "Checkpointer", runner, keys, hparams) -> tuple[int, Any, dict]:
+    """Newest intact checkpoint of a training run: ``(step, {"runner": state, "history": ...}, meta)``.
+
+    The state is restored into the structure of the vmapped ``runner.init`` over
+    ``keys`` / ``hparams`` (every member); the curve history comes back as saved.
+    """
+    template = {"runner": jax.eval_shape(jax.vmap(runner.init), keys, hparams), "history": None}
+    return checkpointer.restore(template)
+
+
 def read_meta(directory, step: int) -> dict:
     """The JSON metadata of one committed checkpoint, without loading the state."""
     return json.loads((Path(directory) / str(step) / "meta" / "metadata").read_text())

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.envs import find_obs_stats
-from jaxrl.io.checkpoint import CheckpointError, Checkpointer
+from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
 
 
 @dataclasses.dataclass
@@ -51,8 +51,8 @@ def load_run(run_dir, num_eval_episodes: int | None = None, deterministic: bool 
         argv += ["--no-eval-stochastic" if deterministic else "--eval-stochastic"]
     cfg = resolve(argv)
     env, agent, runner, grid, keys, hparams = build(cfg)
-    template = {"runner": jax.eval_shape(jax.vmap(runner.init), keys, hparams), "history": None}
-    step, saved, _ = Checkpointer(run / "checkpoints", keep=cfg.experiment.keep_checkpoints).restore(template)
+    checkpointer = Checkpointer(run / "checkpoints", keep=cfg.experiment.keep_checkpoints)
+    step, saved, _ = restore_run_state(checkpointer, runner, keys, hparams)
     state = jax.device_put(saved["runner"])
     return LoadedRun(cfg, env, agent, runner, grid, hparams, state, step)
 
