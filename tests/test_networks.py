@@ -35,3 +35,27 @@ def test_vmapped_programs_have_no_lapack_custom_calls():
     state = jax.eval_shape(jax.vmap(runner.init), keys, hparams)
     chunk_text = jax.jit(jax.vmap(runner.run_chunk, in_axes=(0, 0, None))).lower(state, hparams, 0).as_text()
     assert not re.search(r"custom_call", init_text + chunk_text)
+
+
+def test_epsilon_greedy_samples_and_log_probs():
+    import numpy as np
+    from jaxrl.networks.distributions import EpsilonGreedy
+
+    q = jnp.array([[0.0, 2.0, 1.0]])
+    dist = EpsilonGreedy(q, jnp.float32(0.3))
+    # log-probs: greedy action 1 gets 0.7 + 0.1, the others 0.1 each.
+    np.testing.assert_allclose(np.exp(dist.log_prob(jnp.array([0, 1, 2]))), [0.1, 0.8, 0.1], rtol=1e-6)
+    keys = jax.random.split(jax.random.PRNGKey(0), 20_000)
+    actions = np.asarray(jax.vmap(lambda k: dist.sample(k)[0])(keys))
+    np.testing.assert_allclose(np.bincount(actions, minlength=3) / len(actions), [0.1, 0.8, 0.1], atol=0.01)
+    assert int(EpsilonGreedy(q, jnp.float32(0.0)).sample(keys[0])[0]) == 1
+
+
+def test_q_network_shapes():
+    from jaxrl.networks.q import QNetwork
+
+    obs = jnp.zeros((5, 4))
+    net = QNetwork(action_dim=3, hidden_sizes=(16,), layer_norm=True)
+    assert net.apply(net.init(jax.random.PRNGKey(0), obs), obs).shape == (5, 3)
+    net = QNetwork(action_dim=3, hidden_sizes=(16,), num_bins=11)
+    assert net.apply(net.init(jax.random.PRNGKey(0), obs), obs).shape == (5, 3, 11)

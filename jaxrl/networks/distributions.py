@@ -83,3 +83,37 @@ class DiagGaussian(NamedTuple):
         var_ratio = jnp.exp(2 * (self.log_std - other.log_std))
         t = ((self.mean - other.mean) * jnp.exp(-other.log_std)) ** 2
         return 0.5 * jnp.sum(var_ratio + t - 1.0 - 2 * (self.log_std - other.log_std), axis=-1)
+
+
+class EpsilonGreedy(NamedTuple):
+    """Epsilon-greedy over action values ``q [..., A]``: with probability
+    ``epsilon`` a uniformly random action, otherwise ``argmax q`` (ties: lowest index).
+
+    Noise is ``[..., A + 1]`` uniforms: the first ``A`` become Gumbel noise whose
+    argmax is the uniform random action, the last decides whether to explore.
+    """
+
+    q_values: jax.Array
+    epsilon: jax.Array
+
+    def mode(self):
+        return jnp.argmax(self.q_values, axis=-1).astype(jnp.int32)
+
+    def log_prob(self, action):
+        num_actions = self.q_values.shape[-1]
+        greedy = (action.astype(jnp.int32) == self.mode()).astype(self.q_values.dtype)
+        return jnp.log((1.0 - self.epsilon) * greedy + self.epsilon / num_actions)
+
+    def noise_shape(self) -> tuple:
+        return self.q_values.shape[:-1] + (self.q_values.shape[-1] + 1,)
+
+    @staticmethod
+    def draw_noise(key, shape):
+        return jax.random.uniform(key, shape, minval=jnp.finfo(jnp.float32).tiny, maxval=1.0)
+
+    def sample_from_noise(self, noise):
+        random_action = jnp.argmax(-jnp.log(-jnp.log(noise[..., :-1])), axis=-1).astype(jnp.int32)
+        return jnp.where(noise[..., -1] < self.epsilon, random_action, self.mode())
+
+    def sample(self, key):
+        return self.sample_from_noise(self.draw_noise(key, self.noise_shape()))
