@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl.losses import categorical_value, hl_gauss_loss, hl_gauss_support, hl_gauss_target
+from jaxrl.losses import categorical_value, hl_gauss_loss, hl_gauss_sigma, hl_gauss_support, hl_gauss_target
 
 # Support [0, 4] in 4 bins: edges 0, 1, 2, 3, 4; centres 0.5, 1.5, 2.5, 3.5; bin width 1; default sigma 0.75.
 V_MIN, V_MAX, BINS, SIGMA = 0.0, 4.0, 4, 0.75
@@ -51,6 +51,11 @@ def test_histogram_matches_hand_computed_values(target, expected):
     probs = hl_gauss_target(jnp.array(target), V_MIN, V_MAX, BINS)  # default sigma: 0.75 bin widths
     np.testing.assert_allclose(probs, expected, atol=2e-6)
     np.testing.assert_allclose(probs, hand_histogram(target), atol=2e-6)
+
+
+def test_sigma_in_bin_widths():
+    assert hl_gauss_sigma(V_MIN, V_MAX, BINS) == pytest.approx(SIGMA)  # default: 0.75 bin widths
+    assert hl_gauss_sigma(-10.0, 10.0, 40, 0.5) == pytest.approx(0.25)
 
 
 def test_explicit_sigma():

@@ -32,8 +32,8 @@ def hl_gauss_support(v_min, v_max, num_bins: int):
     return edges, centers
 
 
-def default_sigma(v_min, v_max, num_bins: int, sigma_ratio=DEFAULT_SIGMA_RATIO):
-    """``sigma_ratio`` bin widths: ``sigma_ratio * (v_max - v_min) / num_bins``."""
+def hl_gauss_sigma(v_min, v_max, num_bins: int, sigma_ratio=DEFAULT_SIGMA_RATIO):
+    """Gaussian width of ``sigma_ratio`` bin widths: ``sigma_ratio * (v_max - v_min) / num_bins``."""
     return sigma_ratio * (v_max - v_min) / num_bins
 
 
@@ -50,7 +50,7 @@ def hl_gauss_target(targets, v_min, v_max, num_bins: int, sigma=None):
         ``[..., num_bins]`` probabilities summing to 1 over the last axis.
     """
     if sigma is None:
-        sigma = default_sigma(v_min, v_max, num_bins)
+        sigma = hl_gauss_sigma(v_min, v_max, num_bins)
     edges, _ = hl_gauss_support(v_min, v_max, num_bins)
     y = jnp.clip(jnp.asarray(targets, jnp.float32), v_min, v_max)[..., None]
     cdf = jax.scipy.special.erf((edges - y) / (jnp.sqrt(2.0) * sigma))  # 2 * Phi - 1 at every edge
