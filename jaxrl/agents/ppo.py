@@ -20,7 +20,8 @@ from jaxrl.evaluation import evaluate_episodes
 from jaxrl.losses import gae_advantages, normalize, value_loss
 from jaxrl.networks import ActorCritic
 from jaxrl.objectives import PolicyLossInputs, get_objective
-from jaxrl.training.optim import apply_gradients, linear_anneal, make_optimizer
+from jaxrl.training.epochs import minibatch_epochs
+from jaxrl.training.optim import linear_anneal, make_optimizer
 from jaxrl.training.rollout import collect_rollout
 
 
@@ -94,7 +95,6 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
     objective = get_objective(cfg.objective)
     batch_size = cfg.num_envs * cfg.rollout_len
     num_updates = max(1, int(total_timesteps) // batch_size)
-    minibatch_size = batch_size // cfg.num_minibatches
     obs_dim = env.observation_space(env_params).shape
     eval_steps = env.max_episode_steps(env_params)  # static scan length, from the default params
 
@@ -165,22 +165,10 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
         }
         flat = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]), flat)
 
-        def epoch(carry, epoch_key):
-            params, opt_state = carry
-            perm = jax.random.permutation(epoch_key, batch_size)
-            minibatches = jax.tree.map(
-                lambda x: jnp.take(x, perm, axis=0).reshape((cfg.num_minibatches, minibatch_size) + x.shape[1:]), flat
-            )
-
-            def minibatch_step(carry, mb):
-                params, opt_state = carry
-                grads, aux = jax.grad(loss_fn, has_aux=True)(params, mb, hp, progress)
-                params, opt_state, grad_norm = apply_gradients(params, opt_state, grads, lr, hp.max_grad_norm)
-                return (params, opt_state), {**aux, "grad_norm": grad_norm}
-
-            return jax.lax.scan(minibatch_step, (params, opt_state), minibatches)
-
-        (params, opt_state), losses = jax.lax.scan(epoch, (state.params, state.opt_state), jax.random.split(key_perm, cfg.num_epochs))
+        params, opt_state, losses = minibatch_epochs(
+            key_perm, state.params, state.opt_state, flat, lambda p, mb: loss_fn(p, mb, hp, progress),
+            cfg.num_epochs, cfg.num_minibatches, lr, hp.max_grad_norm,
+        )
         metrics = jax.tree.map(jnp.mean, losses)
         metrics["learning_rate"] = lr
         metrics["train_return"] = jnp.mean(traj.info["episode_return"])
