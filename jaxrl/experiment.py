@@ -30,7 +30,7 @@ from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
 from jaxrl.io.loggers import LoggerUnavailable, TensorBoardLogger, WandbLogger, check_available
 from jaxrl.io.repro import reproducibility_record
 from jaxrl.training.loop import make_runner
-from jaxrl.training.sweep import expand_grid, member_batch
+from jaxrl.training.sweep import expand_grid, grid_label, member_batch
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
@@ -68,10 +68,6 @@ def _finite_std(x) -> float:
     x = np.asarray(x, np.float64)
     finite = x[np.isfinite(x)]
     return float(finite.std()) if finite.size else float("nan")
-
-
-def _grid_label(point: dict) -> str:
-    return ", ".join(f"{k}={v:g}" for k, v in point.items()) or "default"
 
 
 def check_out_dir(exp: ExperimentConfig) -> None:
@@ -126,7 +122,7 @@ def _describe_member(m: int, grid: list[dict], num_seeds: int) -> str:
     g, s = divmod(m, num_seeds)
     where = f"seed {s}"
     if len(grid) > 1:
-        where += f", grid point {g} ({_grid_label(grid[g])})"
+        where += f", grid point {g} ({grid_label(grid[g])})"
     return where
 
 
@@ -298,7 +294,7 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
         run_dir.write_arrays("curves.npz", env_steps=env_steps, train_return=train_returns_arr,
                              eval_env_steps=eval_env_steps, eval_returns=eval_all)
         plot_learning_curves(run_dir.path / "learning_curve.png", env_steps, train_returns_arr, eval_env_steps,
-                             eval_means_arr, [_grid_label(p) for p in grid], f"{exp.algo.upper()} on {exp.env}")
+                             eval_means_arr, [grid_label(p) for p in grid], f"{exp.algo.upper()} on {exp.env}")
     if checkpointer is not None:
         checkpointer.close()
     return ExperimentResult(summary, state, train_returns_arr, eval_means_arr, env_steps, eval_env_steps, agent, stopped)

@@ -20,6 +20,11 @@ def expand_grid(sweep: dict[str, list[float]]) -> list[dict[str, float]]:
     return [dict(zip(names, values)) for values in itertools.product(*(sweep[n] for n in names))]
 
 
+def grid_label(point: dict) -> str:
+    """``{"lr": 0.001}`` -> ``"lr=0.001"`` (``"default"`` for the empty point): legends and report groups."""
+    return ", ".join(f"{k}={v:g}" for k, v in point.items()) or "default"
+
+
 def seed_keys(seed: int, num_seeds: int) -> jax.Array:
     """``[num_seeds]`` keys; seed ``s`` of any run with the same ``seed`` gets the same key."""
     return jax.random.split(jax.random.PRNGKey(seed), num_seeds)
