@@ -117,3 +117,60 @@ class EpsilonGreedy(NamedTuple):
 
     def sample(self, key):
         return self.sample_from_noise(self.draw_noise(key, self.noise_shape()))
+
+
+def tanh_log_det_jacobian(pre_tanh):
+    """``sum log(1 - tanh(u)^2)`` over the last axis, computed stably as
+    ``2 * (log 2 - u - softplus(-2u))`` (no ``1 - tanh^2`` underflow for large ``|u|``).
+
+    Args:
+        pre_tanh: ``u [..., A]``.
+
+    Returns:
+        ``[...]``.
+    """
+    return jnp.sum(2.0 * (jnp.log(2.0) - pre_tanh - jax.nn.softplus(-2.0 * pre_tanh)), axis=-1)
+
+
+class TanhGaussian(NamedTuple):
+    """``a = tanh(u)``, ``u ~ N(mean, exp(log_std)^2)`` diagonal over the last axis ``[..., A]``:
+    SAC's squashed Gaussian (Haarnoja et al. 2018, appendix C), actions in ``(-1, 1)``.
+
+    By the change of variables ``log pi(a) = log N(u) - sum log(1 - tanh(u)^2)``.
+    Learning uses :meth:`sample_and_log_prob_from_noise`, which keeps ``u`` (no
+    ``atanh`` of a saturated action); :meth:`log_prob` of a given action inverts
+    the squashing and is exact away from the bounds.
+    """
+
+    mean: jax.Array
+    log_std: jax.Array
+
+    def _gaussian(self) -> DiagGaussian:
+        return DiagGaussian(self.mean, self.log_std)
+
+    def mode(self):
+        return jnp.tanh(self.mean)
+
+    def noise_shape(self) -> tuple:
+        return self.mean.shape
+
+    @staticmethod
+    def draw_noise(key, shape):
+        return jax.random.normal(key, shape)
+
+    def sample_and_log_prob_from_noise(self, noise):
+        """Reparameterised sample and its log-probability: ``(a [..., A], log_prob [...])``."""
+        pre_tanh = self.mean + jnp.exp(self.log_std) * noise
+        log_prob = self._gaussian().log_prob(pre_tanh) - tanh_log_det_jacobian(pre_tanh)
+        return jnp.tanh(pre_tanh), log_prob
+
+    def sample_from_noise(self, noise):
+        return jnp.tanh(self.mean + jnp.exp(self.log_std) * noise)
+
+    def sample(self, key):
+        return self.sample_from_noise(self.draw_noise(key, self.mean.shape))
+
+    def log_prob(self, action, eps: float = 1e-6):
+        """Log-density of ``action`` in ``(-1, 1)``; actions are clipped ``eps`` inside the bounds before ``atanh``."""
+        pre_tanh = jnp.arctanh(jnp.clip(action, -1.0 + eps, 1.0 - eps))
+        return self._gaussian().log_prob(pre_tanh) - tanh_log_det_jacobian(pre_tanh)

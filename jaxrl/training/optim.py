@@ -19,13 +19,13 @@ def make_optimizer(max_grad_norm, adam_eps: float = 1e-5) -> optax.GradientTrans
     return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.scale_by_adam(eps=adam_eps))
 
 
-def apply_gradients(params, opt_state, grads, learning_rate, max_grad_norm):
-    """One optimiser step ``params - lr * adam(clip(grads))``.
+def apply_gradients(params, opt_state, grads, learning_rate, max_grad_norm, adam_eps: float = 1e-5):
+    """One optimiser step ``params - lr * adam(clip(grads))`` (``adam_eps`` as given to :func:`make_optimizer`).
 
     Returns:
         ``(params, opt_state, grad_norm)`` with the pre-clipping global norm.
     """
-    updates, opt_state = make_optimizer(max_grad_norm).update(grads, opt_state, params)
+    updates, opt_state = make_optimizer(max_grad_norm, adam_eps).update(grads, opt_state, params)
     params = jax.tree.map(lambda p, u: p - learning_rate * u, params, updates)
     return params, opt_state, global_norm(grads)
 
