@@ -86,6 +86,9 @@ def build(cfg: ResolvedConfig):
     exp, algo_cfg = cfg.experiment, cfg.algo
     spec = ALGORITHMS[exp.algo]
     env = envs.make(exp.env, **exp.env_kwargs)
+    problem = spec.validate(algo_cfg, env, exp.total_timesteps) if spec.validate is not None else None
+    if problem:
+        raise ConfigError(problem)
     agent = spec.make_agent(algo_cfg, env, exp.total_timesteps, exp.eval_episodes, not exp.eval_stochastic)
     runner = make_runner(agent, env.default_params, exp.num_chunks)
     grid = expand_grid(exp.sweep)

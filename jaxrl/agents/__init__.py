@@ -4,7 +4,9 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 from jaxrl.agents.base import Agent
+from jaxrl.agents.dqn import DQNConfig, DQNHParams, dqn_hparams, make_dqn, validate_dqn
 from jaxrl.agents.ppo import PPOConfig, PPOHParams, hparams_from_config, make_ppo
+from jaxrl.agents.sac import SACConfig, SACHParams, make_sac, sac_hparams, validate_sac
 
 
 class AlgorithmSpec(NamedTuple):
@@ -14,13 +16,21 @@ class AlgorithmSpec(NamedTuple):
         config_cls: frozen dataclass of the algorithm's options (static and traced).
         make_agent: ``(cfg, env, total_timesteps, num_eval_episodes, deterministic_eval) -> Agent``.
         make_hparams: ``cfg -> HParams`` pytree of traced scalars.
+        validate: optional ``(cfg, env, total_timesteps) -> message or None``: host-side checks
+            that need the environment (the message names the flag).
     """
 
     config_cls: type
     make_agent: Callable
     make_hparams: Callable
+    validate: Callable | None = None
 
 
-ALGORITHMS = {"ppo": AlgorithmSpec(PPOConfig, make_ppo, hparams_from_config)}
+ALGORITHMS = {
+    "ppo": AlgorithmSpec(PPOConfig, make_ppo, hparams_from_config),
+    "dqn": AlgorithmSpec(DQNConfig, make_dqn, dqn_hparams, validate_dqn),
+    "sac": AlgorithmSpec(SACConfig, make_sac, sac_hparams, validate_sac),
+}
 
-__all__ = ["Agent", "ALGORITHMS", "AlgorithmSpec", "PPOConfig", "PPOHParams", "hparams_from_config", "make_ppo"]
+__all__ = ["Agent", "ALGORITHMS", "AlgorithmSpec", "PPOConfig", "PPOHParams", "hparams_from_config", "make_ppo",
+           "DQNConfig", "DQNHParams", "dqn_hparams", "make_dqn", "SACConfig", "SACHParams", "make_sac", "sac_hparams"]
