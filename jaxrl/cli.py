@@ -294,3 +294,9 @@ def _check_consistency(cfg: ResolvedConfig, sources: dict) -> None:
             )
         if exp.total_timesteps < batch:
             raise ConfigError(f"--total-timesteps: {exp.total_timesteps} is less than one update of {batch} steps (num_envs * rollout_len)")
+    if getattr(algo, "value_loss", "mse") == "hl_gauss":  # a categorical value head needs a proper support
+        if algo.value_min >= algo.value_max:
+            where = sources.get("value_max", sources.get("value_min", "--value-max"))
+            raise ConfigError(f"{where}: the value support needs value_min < value_max, got [{algo.value_min}, {algo.value_max}]")
+        if getattr(algo, "value_sigma_ratio", 1.0) <= 0:
+            raise ConfigError(f"{sources.get('value_sigma_ratio', '--value-sigma-ratio')}: must be > 0 with --value-loss hl_gauss, got {algo.value_sigma_ratio}")

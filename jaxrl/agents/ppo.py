@@ -1,4 +1,5 @@
-"""PPO (Schulman et al. 2017), discrete and continuous, with a pluggable policy objective.
+"""PPO (Schulman et al. 2017), discrete and continuous, with a pluggable policy objective
+(``--objective ppo_clip | mdpo``) and critic loss (``--value-loss mse | hl_gauss``).
 
 What is specific to PPO lives here: its config, the rollout's stored fields,
 the loss and the epoch x minibatch update. The outer loop (chunks, seeds,
@@ -17,9 +18,9 @@ from jaxrl.config import option
 from jaxrl.envs import Discrete, find_obs_stats, make_vec_env
 from jaxrl.envs.core import Env
 from jaxrl.evaluation import evaluate_episodes
-from jaxrl.losses import gae_advantages, normalize, value_loss
+from jaxrl.losses import categorical_value, gae_advantages, hl_gauss_loss, hl_gauss_sigma, normalize, value_loss
 from jaxrl.networks import ActorCritic
-from jaxrl.objectives import PolicyLossInputs, get_objective
+from jaxrl.objectives import OBJECTIVES, PolicyLossInputs, get_objective
 from jaxrl.training.epochs import minibatch_epochs
 from jaxrl.training.optim import linear_anneal, make_optimizer
 from jaxrl.training.rollout import collect_rollout
@@ -38,8 +39,12 @@ class PPOConfig:
     anneal_lr: bool = option(True, "linearly anneal the learning rate to 0 over training")
     normalize_obs: bool = option(False, "running observation normalisation")
     normalize_advantages: bool = option(True, "normalise advantages per minibatch")
-    clip_value: bool = option(True, "clip the value loss around the old values (PPO2 style)")
-    objective: str = option("ppo_clip", "policy objective", choices=("ppo_clip",))
+    clip_value: bool = option(True, "clip the value loss around the old values (PPO2 style; mse value loss only, ignored by hl_gauss)")
+    objective: str = option("ppo_clip", "policy objective (mdpo: on-policy Mirror Descent Policy Optimization)", choices=tuple(OBJECTIVES))
+    value_loss: str = option("mse", "critic loss: squared error, or HL-Gauss cross-entropy of a categorical critic", choices=("mse", "hl_gauss"))
+    value_bins: int = option(51, "bins of the categorical critic (--value-loss hl_gauss)", minimum=2)
+    value_min: float = option(-10.0, "lower end of the categorical critic's support (must cover the returns; targets are clipped into it)")
+    value_max: float = option(10.0, "upper end of the categorical critic's support")
     lr: float = option(2.5e-4, "Adam learning rate", traced=True, minimum=0.0)
     gamma: float = option(0.99, "discount factor", traced=True, minimum=0.0)
     gae_lambda: float = option(0.95, "GAE lambda", traced=True, minimum=0.0)
@@ -48,6 +53,8 @@ class PPOConfig:
     ent_coef: float = option(0.01, "entropy bonus coefficient", traced=True)
     vf_coef: float = option(0.5, "value loss coefficient", traced=True, minimum=0.0)
     max_grad_norm: float = option(0.5, "global gradient-norm clip", traced=True, minimum=0.0)
+    kl_coef: float = option(1.0, "weight of the KL(pi || pi_old) penalty of objectives that have one (mdpo: kl_coef / t_k, t_k = 1 - update / num_updates)", traced=True, minimum=0.0)
+    value_sigma_ratio: float = option(0.75, "HL-Gauss target width in bin widths (--value-loss hl_gauss)", traced=True, minimum=0.0)
 
 
 class PPOHParams(NamedTuple):
@@ -61,6 +68,8 @@ class PPOHParams(NamedTuple):
     ent_coef: jax.Array
     vf_coef: jax.Array
     max_grad_norm: jax.Array
+    kl_coef: jax.Array
+    value_sigma_ratio: jax.Array
     objective_params: Any = ()
 
 
@@ -81,7 +90,29 @@ def make_network(cfg: PPOConfig, env: Env, env_params) -> ActorCritic:
     space = env.action_space(env_params)
     discrete = isinstance(space, Discrete)
     action_dim = space.n if discrete else int(space.shape[0])
-    return ActorCritic(action_dim=action_dim, discrete=discrete, hidden_sizes=tuple(cfg.hidden_sizes), activation=cfg.activation)
+    value_bins = cfg.value_bins if cfg.value_loss == "hl_gauss" else 0
+    return ActorCritic(action_dim=action_dim, discrete=discrete, hidden_sizes=tuple(cfg.hidden_sizes), activation=cfg.activation,
+                       value_bins=value_bins)
+
+
+def value_from_critic(cfg: PPOConfig, critic_out):
+    """The scalar value ``[...]`` from the critic's output (logits ``[..., bins]`` of a categorical critic)."""
+    if cfg.value_loss == "hl_gauss":
+        return categorical_value(critic_out, cfg.value_min, cfg.value_max)
+    return critic_out
+
+
+def critic_loss(cfg: PPOConfig, critic_out, old_values, targets, hp: PPOHParams):
+    """Scalar critic loss of a minibatch: (clipped) squared error or HL-Gauss cross-entropy.
+
+    Args:
+        critic_out: ``[N]`` values, or ``[N, bins]`` logits with ``--value-loss hl_gauss``.
+        old_values, targets: ``[N]``.
+    """
+    if cfg.value_loss == "hl_gauss":
+        sigma = hl_gauss_sigma(cfg.value_min, cfg.value_max, cfg.value_bins, hp.value_sigma_ratio)
+        return jnp.mean(hl_gauss_loss(critic_out, targets, cfg.value_min, cfg.value_max, sigma))
+    return value_loss(critic_out, old_values, targets, hp.vf_clip_eps, cfg.clip_value)
 
 
 def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: int = 16, deterministic_eval: bool = True) -> Agent:
@@ -110,7 +141,7 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
         return PPOState(params, opt_state, env_state, obs, jnp.zeros((), jnp.int32))
 
     def loss_fn(params, batch, hp: PPOHParams, progress):
-        dist, values = network.apply(params, batch["obs"])
+        dist, critic_out = network.apply(params, batch["obs"])
         log_prob = dist.log_prob(batch["action"])
         advantages = batch["advantages"]
         if cfg.normalize_advantages:
@@ -122,9 +153,10 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
             clip_eps=hp.clip_eps,
             progress=progress,
             num_updates=jnp.asarray(num_updates, jnp.float32),
+            kl_coef=hp.kl_coef,
         )
         policy_loss = objective.loss(hp.objective_params, inputs)
-        v_loss = value_loss(values, batch["values"], batch["returns"], hp.vf_clip_eps, cfg.clip_value)
+        v_loss = critic_loss(cfg, critic_out, batch["values"], batch["returns"], hp)
         entropy = jnp.mean(dist.entropy())
         total = policy_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
         ratio = jnp.exp(inputs.log_ratio)
@@ -146,7 +178,7 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
         env_state, obs, traj, dists = collect_rollout(key_rollout, policy_dist, vec_env, env_params_, state.env_state, state.obs, cfg.rollout_len)
         # Values of every observation and every true next observation in one batched call.
         both = jnp.concatenate([traj.obs, traj.final_obs], axis=0)
-        both_values = network.apply(state.params, both, method=ActorCritic.value)
+        both_values = value_from_critic(cfg, network.apply(state.params, both, method=ActorCritic.value))
         values, next_values = jnp.split(both_values, 2, axis=0)
         advantages, returns = gae_advantages(
             traj.reward, values, next_values, traj.terminated, traj.terminated | traj.truncated, hp.gamma, hp.gae_lambda

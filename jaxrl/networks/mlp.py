@@ -41,6 +41,9 @@ class ActorCritic(nn.Module):
 
     ``__call__(obs [..., obs_dim])`` returns ``(distribution, value [...])``;
     ``policy`` and ``value`` run one head alone (rollouts need only the actor).
+    With ``value_bins > 0`` the critic is categorical (classification value
+    losses such as HL-Gauss): ``value`` returns logits ``[..., value_bins]``
+    over a support the agent fixes, instead of a scalar.
     The policy head is initialised with gain 0.01 (near-uniform initial policy),
     the value head with gain 1.
     """
@@ -49,12 +52,13 @@ class ActorCritic(nn.Module):
     discrete: bool
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
+    value_bins: int = 0
 
     def setup(self):
         self.actor_torso = MLP(self.hidden_sizes, self.activation)
         self.actor_head = orthogonal_dense(self.action_dim, 0.01)
         self.critic_torso = MLP(self.hidden_sizes, self.activation)
-        self.critic_head = orthogonal_dense(1, 1.0)
+        self.critic_head = orthogonal_dense(max(self.value_bins, 1), 1.0)
         if not self.discrete:
             self.log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
 
@@ -65,7 +69,8 @@ class ActorCritic(nn.Module):
         return DiagGaussian(out, jnp.broadcast_to(self.log_std, out.shape))
 
     def value(self, obs):
-        return self.critic_head(self.critic_torso(obs))[..., 0]
+        out = self.critic_head(self.critic_torso(obs))
+        return out if self.value_bins else out[..., 0]
 
     def __call__(self, obs):
         return self.policy(obs), self.value(obs)

@@ -11,6 +11,7 @@ from typing import Callable, NamedTuple
 
 import jax
 
+from jaxrl.losses.mdpo import mdpo_loss
 from jaxrl.losses.ppo import clipped_surrogate_loss
 
 
@@ -24,6 +25,8 @@ class PolicyLossInputs(NamedTuple):
         clip_eps: scalar trust-region size from the agent's hyperparameters.
         progress: scalar in [0, 1), fraction of training done (update n / N).
         num_updates: scalar N, total number of updates of the run.
+        kl_coef: scalar weight of a KL(pi_new || pi_old) penalty from the agent's
+            hyperparameters, for objectives that have one (mdpo).
     """
 
     log_ratio: jax.Array
@@ -32,6 +35,7 @@ class PolicyLossInputs(NamedTuple):
     clip_eps: jax.Array
     progress: jax.Array
     num_updates: jax.Array
+    kl_coef: jax.Array = 1.0
 
 
 class Objective(NamedTuple):
@@ -48,7 +52,15 @@ def _ppo_clip_loss(meta_params, x: PolicyLossInputs):
 
 PPO_CLIP = Objective(name="ppo_clip", init=lambda key: (), loss=_ppo_clip_loss)
 
-OBJECTIVES = {PPO_CLIP.name: PPO_CLIP}
+
+def _mdpo_loss(meta_params, x: PolicyLossInputs):
+    return mdpo_loss(x.log_ratio, x.advantages, x.kl, x.kl_coef, x.progress)
+
+
+# On-policy MDPO: no clipping; KL(pi || pi_old) weighted by kl_coef / t_k, t_k = 1 - n / N.
+MDPO = Objective(name="mdpo", init=lambda key: (), loss=_mdpo_loss)
+
+OBJECTIVES = {PPO_CLIP.name: PPO_CLIP, MDPO.name: MDPO}
 
 
 def get_objective(name: str) -> Objective:
