@@ -15,9 +15,9 @@ import jax.numpy as jnp
 
 from jaxrl.agents.base import Agent
 from jaxrl.config import option
-from jaxrl.envs import Discrete, find_obs_stats, make_vec_env
+from jaxrl.envs import Discrete, make_vec_env
 from jaxrl.envs.core import Env
-from jaxrl.evaluation import evaluate_episodes
+from jaxrl.evaluation import make_evaluate
 from jaxrl.losses import categorical_value, gae_advantages, hl_gauss_loss, hl_gauss_sigma, normalize, value_loss
 from jaxrl.networks import ActorCritic
 from jaxrl.objectives import OBJECTIVES, PolicyLossInputs, get_objective
@@ -127,7 +127,6 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
     batch_size = cfg.num_envs * cfg.rollout_len
     num_updates = max(1, int(total_timesteps) // batch_size)
     obs_dim = env.observation_space(env_params).shape
-    eval_steps = env.max_episode_steps(env_params)  # static scan length, from the default params
 
     def act(params, obs, key, deterministic: bool = False):
         dist = network.apply(params, obs, method=ActorCritic.policy)
@@ -208,15 +207,10 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
         new_state = PPOState(params, opt_state, env_state, obs, state.update_step + 1)
         return new_state, metrics
 
-    def evaluate(key, state: PPOState, env_params_, hp: PPOHParams):
-        eval_env = make_vec_env(env, num_eval_episodes, normalize_obs=cfg.normalize_obs, obs_stats=find_obs_stats(state.env_state))
-        act_fn = lambda obs, k: act(state.params, obs, k, deterministic_eval)  # noqa: E731
-        return evaluate_episodes(key, act_fn, eval_env, env_params_, eval_steps)
-
     return Agent(
         init=init,
         update=update,
-        evaluate=evaluate,
+        evaluate=make_evaluate(env, act, num_eval_episodes, deterministic_eval, cfg.normalize_obs),
         act=act,
         num_updates=num_updates,
         env_steps_per_update=batch_size,

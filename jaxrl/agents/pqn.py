@@ -22,9 +22,9 @@ import jax.numpy as jnp
 
 from jaxrl.agents.base import Agent
 from jaxrl.config import option
-from jaxrl.envs import Discrete, find_obs_stats, make_vec_env
+from jaxrl.envs import Discrete, make_vec_env
 from jaxrl.envs.core import Env
-from jaxrl.evaluation import evaluate_episodes
+from jaxrl.evaluation import make_evaluate
 from jaxrl.losses.hl_gauss import categorical_value, hl_gauss_loss, hl_gauss_sigma
 from jaxrl.losses.q_lambda import q_lambda_returns
 from jaxrl.networks.distributions import EpsilonGreedy
@@ -142,7 +142,6 @@ def make_pqn(cfg: PQNConfig, env: Env, total_timesteps: int, num_eval_episodes: 
     batch_size = cfg.num_envs * cfg.rollout_len
     num_updates = max(1, int(total_timesteps) // batch_size)
     obs_dim = env.observation_space(env_params).shape
-    eval_steps = env.max_episode_steps(env_params)  # static scan length, from the default params
 
     def q_values(params, obs):
         return q_from_output(cfg, network.apply(params, obs))
@@ -194,15 +193,10 @@ def make_pqn(cfg: PQNConfig, env: Env, total_timesteps: int, num_eval_episodes: 
         metrics["episodes_done"] = jnp.sum(traj.info["episode_done"]).astype(jnp.float32)
         return PQNState(params, opt_state, env_state, obs, state.update_step + 1), metrics
 
-    def evaluate(key, state: PQNState, env_params_, hp: PQNHParams):
-        eval_env = make_vec_env(env, num_eval_episodes, normalize_obs=cfg.normalize_obs, obs_stats=find_obs_stats(state.env_state))
-        act_fn = lambda obs, k: act(state.params, obs, k, deterministic_eval)  # noqa: E731
-        return evaluate_episodes(key, act_fn, eval_env, env_params_, eval_steps)
-
     return Agent(
         init=init,
         update=update,
-        evaluate=evaluate,
+        evaluate=make_evaluate(env, act, num_eval_episodes, deterministic_eval, cfg.normalize_obs),
         act=act,
         num_updates=num_updates,
         env_steps_per_update=batch_size,

@@ -4,6 +4,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxrl.envs import find_obs_stats, make_vec_env
+
 
 def evaluate_episodes(key, act_fn, vec_env, env_params, num_steps: int):
     """Undiscounted return of the first episode of each of ``vec_env.num_envs`` envs.
@@ -38,3 +40,26 @@ def evaluate_episodes(key, act_fn, vec_env, env_params, num_steps: int):
     init = (state, obs, jnp.zeros((num_envs,), jnp.float32), jnp.zeros((num_envs,), bool))
     (_, _, returns, _), _ = jax.lax.scan(step, init, jax.random.split(key_loop, num_steps))
     return returns
+
+
+def make_evaluate(env, act, num_episodes: int, deterministic: bool, normalize_obs: bool = False):
+    """An agent's ``evaluate(key, state, env_params, hparams) -> returns [num_episodes]``.
+
+    Plays ``num_episodes`` fresh episodes (one per env of a new vectorised
+    stack) with ``act(state.params, obs, key, deterministic)``; with
+    ``normalize_obs`` the observations are normalised with the training
+    statistics found in ``state.env_state``, frozen. The scan length is the
+    time limit of ``env``'s default params (static).
+
+    Args:
+        env: the single, unvectorised env the agent trains on.
+        act: the agent's ``(params, obs, key, deterministic) -> action``.
+    """
+    num_steps = env.max_episode_steps(env.default_params)
+
+    def evaluate(key, state, env_params, hparams):
+        eval_env = make_vec_env(env, num_episodes, normalize_obs=normalize_obs, obs_stats=find_obs_stats(state.env_state))
+        act_fn = lambda obs, k: act(state.params, obs, k, deterministic)  # noqa: E731
+        return evaluate_episodes(key, act_fn, eval_env, env_params, num_steps)
+
+    return evaluate
