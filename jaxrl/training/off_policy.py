@@ -35,7 +35,7 @@ from jaxrl.buffers import ReplayBuffer, add, can_sample, init_buffer, sample
 from jaxrl.config import option
 from jaxrl.envs import Discrete, make_vec_env
 from jaxrl.envs.core import Env
-from jaxrl.evaluation import evaluate_episodes
+from jaxrl.evaluation import make_evaluate
 from jaxrl.training.rollout import collect_rollout
 
 
@@ -145,7 +145,6 @@ def make_off_policy_agent(
     vec_env = make_vec_env(env, cfg.num_envs)
     steps_per_iteration = cfg.num_envs * cfg.steps_per_update
     num_updates = max(1, int(total_timesteps) // steps_per_iteration)
-    eval_steps = env.max_episode_steps(env_params)
     item = example_item(env, env_params)
 
     def init(key, hp) -> OffPolicyState:
@@ -199,15 +198,10 @@ def make_off_policy_agent(
         metrics["episodes_done"] = jnp.sum(traj.info["episode_done"]).astype(jnp.float32)
         return OffPolicyState(params, opt_state, buffer, env_state, obs, state.update_step + 1), metrics
 
-    def evaluate(key, state: OffPolicyState, env_params_, hp):
-        eval_env = make_vec_env(env, num_eval_episodes)
-        act_fn = lambda obs, k: act(state.params, obs, k, deterministic_eval)  # noqa: E731
-        return evaluate_episodes(key, act_fn, eval_env, env_params_, eval_steps)
-
     return Agent(
         init=init,
         update=update,
-        evaluate=evaluate,
+        evaluate=make_evaluate(env, act, num_eval_episodes, deterministic_eval),
         act=act,
         num_updates=num_updates,
         env_steps_per_update=steps_per_iteration,
