@@ -47,18 +47,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
-import resource
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+from bench_common import RESULTS, loadavg as _loadavg, machine_info, peak_rss_mib as _peak_rss_mib
+from bench_common import run_worker as _run_worker, ru_maxrss_mib as _ru_maxrss_mib, time_jaxrl_chunks
 
 HP = dict(
     num_envs=4,
@@ -76,31 +70,6 @@ HP = dict(
     vf_coef=0.5,
     max_grad_norm=0.5,
 )
-
-
-def _peak_rss_mib() -> float:
-    """This process's peak resident set size (MiB).
-
-    ``VmHWM`` of ``/proc/self/status`` (the high-water mark of this process's
-    own address space) where available. ``ru_maxrss`` is not used as the peak:
-    on Linux it survives ``fork``/``exec``, so a child starts with its parent's
-    peak already recorded.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return _ru_maxrss_mib()
-
-
-def _ru_maxrss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-
-
-def _loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 # --------------------------------------------------------------------------- workers (subprocesses)
@@ -127,33 +96,14 @@ def worker_jax(num_seeds: int, total_timesteps: int, num_chunks: int, eval_episo
 
     # As jaxrl.experiment.run_experiment: AOT-compile init and the chunk; the timed
     # compile region also runs init once (needed to lower the chunk on real state).
-    t0 = time.perf_counter()
-    init_fn = jax.jit(jax.vmap(runner.init)).lower(keys, hparams).compile()
-    state = init_fn(keys, hparams)
-    chunk_fn = (
-        jax.jit(jax.vmap(runner.run_chunk, in_axes=(0, 0, None)), donate_argnums=0)
-        .lower(state, hparams, np.int32(0))
-        .compile()
-    )
-    jax.block_until_ready(state)
-    compile_seconds = time.perf_counter() - t0
-    rss_compiled = _peak_rss_mib()
-
-    run_seconds = 0.0
-    chunk_seconds = []
-    last_return = float("nan")
-    eval_return = None
-    for chunk in range(runner.num_chunks):
-        t = time.perf_counter()
-        state, metrics = chunk_fn(state, hparams, np.int32(chunk * runner.chunk_len))
-        metrics = jax.device_get(metrics)
-        seconds = time.perf_counter() - t
-        run_seconds += seconds
-        chunk_seconds.append(round(seconds, 4))
-        valid = np.asarray(metrics["valid"])[0]
-        last_return = float(np.asarray(metrics["train_return"])[:, valid][:, -1].mean())
-        if evaluate:
-            eval_return = float(np.asarray(metrics["eval_returns"]).mean())
+    rss = {}
+    timed = time_jaxrl_chunks(runner, keys, hparams, on_compiled=lambda: rss.setdefault("compiled", _peak_rss_mib()))
+    compile_seconds, run_seconds, chunk_seconds = timed["compile_seconds"], timed["run_seconds"], timed["chunk_seconds"]
+    rss_compiled = rss["compiled"]
+    last = timed["metrics"][-1]
+    valid = np.asarray(last["valid"])[0]
+    last_return = float(np.asarray(last["train_return"])[:, valid][:, -1].mean())
+    eval_return = float(np.asarray(last["eval_returns"]).mean()) if evaluate else None
 
     steps_per_seed = agent.num_updates * agent.env_steps_per_update
     total_steps = steps_per_seed * num_seeds
@@ -271,65 +221,8 @@ WORKER_TIMEOUT = 900.0
 
 
 def run_worker(args: list[str], attempts: int = 2) -> dict:
-    """Runs one configuration in a fresh interpreter; a run that exceeds the timeout is retried once."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", *args]
-    for attempt in range(attempts):
-        print("  $", " ".join(cmd[1:]), flush=True)
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=WORKER_TIMEOUT)
-            break
-        except subprocess.TimeoutExpired:
-            print(f"  worker exceeded {WORKER_TIMEOUT:.0f}s (attempt {attempt + 1}/{attempts}), load {_loadavg()}", flush=True)
-    else:
-        raise SystemExit(f"worker timed out {attempts} times: {' '.join(args)}")
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"worker failed ({proc.returncode}): {' '.join(args)}")
-    for line in reversed(proc.stdout.strip().splitlines()):
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    raise SystemExit(f"worker printed no result: {' '.join(args)}\n{proc.stdout}{proc.stderr}")
-
-
-def machine_info() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    from importlib import metadata  # no heavy imports in the parent (keeps its RSS small)
-
-    versions = {}
-    for dist in ("jax", "jaxlib", "flax", "optax", "gymnax", "torch", "stable-baselines3", "gymnasium", "numpy"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
-    try:
-        import psutil
-
-        mem_gib = round(psutil.virtual_memory().total / 2**30, 1)
-    except Exception:  # noqa: BLE001
-        mem_gib = None
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        commit = None
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "cpu_model": cpu,
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)),
-        "memory_gib": mem_gib,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": versions,
-        "git_commit": commit,
-        "env": {k: v for k, v in os.environ.items() if k.startswith(("XLA_", "JAX_", "OMP_", "MKL_"))},
-    }
+    """Runs one configuration of this script in a fresh interpreter (see :func:`bench_common.run_worker`)."""
+    return _run_worker(__file__, args, WORKER_TIMEOUT, attempts)
 
 
 def fmt_row(r: dict, sb3_sps: float) -> str:
