@@ -16,6 +16,7 @@ from jaxrl.training.off_policy import ReplayItem, rollout_items
 from jaxrl.training.rollout import collect_rollout
 from jaxrl.envs import make_vec_env
 from jaxrl.networks import EpsilonGreedy
+from member_runs import assert_member_close, run_members
 
 
 # --------------------------------------------------------------------------- math by hand
@@ -161,17 +162,11 @@ def test_vmapped_seeds_and_grid_equal_single_runs():
     hp = dqn_hparams(cfg)
     k0, k1 = jax.random.split(jax.random.PRNGKey(3))
     members = [(k0, hp), (k1, hp), (k0, hp._replace(lr=jnp.float32(1e-2)))]
-    keys = jnp.stack([k for k, _ in members])
-    hps = jax.tree.map(lambda *x: jnp.stack(x), *[h for _, h in members])
-    batched, batched_metrics = jax.jit(jax.vmap(train))(keys, hps)
-    single = jax.jit(train)
-    for i, (k, h) in enumerate(members):
-        s_state, s_metrics = single(k, h)
-        for a, b in zip(jax.tree.leaves(jax.tree.map(lambda x: x[i], batched.agent_state.params)), jax.tree.leaves(s_state.agent_state.params)):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    batched, batched_metrics, singles = run_members(train, members)
+    for i, (s_state, s_metrics) in enumerate(singles):
+        assert_member_close(batched.agent_state.params, i, s_state.agent_state.params, rtol=1e-5, atol=1e-6)
         # The replay contents (collected experience) are identical, not just close.
-        for a, b in zip(jax.tree.leaves(jax.tree.map(lambda x: x[i], batched.agent_state.buffer)), jax.tree.leaves(s_state.agent_state.buffer)):
-            np.testing.assert_array_equal(a, b)
+        assert_member_close(batched.agent_state.buffer, i, s_state.agent_state.buffer, rtol=0, atol=0)
         np.testing.assert_allclose(batched_metrics["td_loss"][i], s_metrics["td_loss"], rtol=1e-4, atol=1e-6)
     assert not np.allclose(jax.tree.leaves(batched.agent_state.params)[0][0], jax.tree.leaves(batched.agent_state.params)[0][2])
 

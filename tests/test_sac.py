@@ -16,6 +16,7 @@ from jaxrl.networks import TanhGaussian
 from jaxrl.networks.continuous import TwinQNetwork
 from jaxrl.networks.distributions import tanh_log_det_jacobian
 from jaxrl.training.loop import make_train
+from member_runs import assert_member_close, run_members
 
 
 # --------------------------------------------------------------------------- squashed log-prob
@@ -170,14 +171,9 @@ def test_vmapped_seeds_and_grid_equal_single_runs():
     hp = sac_hparams(cfg)
     k0, k1 = jax.random.split(jax.random.PRNGKey(5))
     members = [(k0, hp), (k1, hp), (k0, hp._replace(q_lr=jnp.float32(1e-4)))]
-    keys = jnp.stack([k for k, _ in members])
-    hps = jax.tree.map(lambda *x: jnp.stack(x), *[h for _, h in members])
-    batched, batched_metrics = jax.jit(jax.vmap(train))(keys, hps)
-    single = jax.jit(train)
-    for i, (k, h) in enumerate(members):
-        s_state, s_metrics = single(k, h)
-        for a, b in zip(jax.tree.leaves(jax.tree.map(lambda x: x[i], batched.agent_state.params)), jax.tree.leaves(s_state.agent_state.params)):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    batched, batched_metrics, singles = run_members(train, members)
+    for i, (s_state, s_metrics) in enumerate(singles):
+        assert_member_close(batched.agent_state.params, i, s_state.agent_state.params, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(batched_metrics["critic_loss"][i], s_metrics["critic_loss"], rtol=1e-3, atol=1e-5)
     assert float(np.asarray(batched_metrics["alpha"])[0, 0, -1]) < 1.0  # the temperature did move
     critic0 = jax.tree.leaves(batched.agent_state.params.critic)
