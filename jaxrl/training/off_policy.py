@@ -30,7 +30,6 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxrl.agents.base import Agent
 from jaxrl.buffers import ReplayBuffer, add, can_sample, init_buffer, sample
 from jaxrl.config import option
 from jaxrl.envs import Discrete, make_vec_env
@@ -124,7 +123,7 @@ def make_off_policy_agent(
     iteration_metrics: Callable | None = None,
     num_eval_episodes: int = 16,
     deterministic_eval: bool = True,
-) -> Agent:
+):
     """Builds a replay-based agent on the shared loop.
 
     Args:
@@ -141,6 +140,8 @@ def make_off_policy_agent(
             run after an iteration's learner steps (not before ``learning_starts``).
         iteration_metrics: optional ``(env_steps, hparams) -> dict`` of scalars (e.g. the current epsilon).
     """
+    from jaxrl.agents.base import Agent  # here: the agents package imports this module
+
     env_params = env.default_params
     vec_env = make_vec_env(env, cfg.num_envs)
     steps_per_iteration = cfg.num_envs * cfg.steps_per_update
@@ -176,9 +177,15 @@ def make_off_policy_agent(
         env_state, obs, traj, _ = collect_rollout(key_rollout, policy_dist, vec_env, env_params_, state.env_state, state.obs, cfg.steps_per_update)
         buffer = add(state.buffer, rollout_items(traj))
 
+        learning = (steps_after >= cfg.learning_starts) & can_sample(buffer, cfg.batch_size)
+        # Under vmap both branches run; while not learning, the discarded learner steps sample from the
+        # whole capacity instead of the few stored items (distinct sampling from barely more than
+        # batch_size items takes many redraw rounds).
+        sample_from = buffer._replace(size=jnp.where(learning, buffer.size, buffer.capacity).astype(jnp.int32))
+
         def do_learn(operand):
             params, opt_state = operand
-            params, opt_state, metrics = learn(key_learn, params, opt_state, buffer, hp)
+            params, opt_state, metrics = learn(key_learn, params, opt_state, sample_from, hp)
             if end_of_learning is not None:
                 params = end_of_learning(params, steps_before, steps_after, hp)
             return params, opt_state, metrics
@@ -188,7 +195,6 @@ def make_off_policy_agent(
             shapes = jax.eval_shape(do_learn, operand)[2]
             return params, opt_state, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
-        learning = (steps_after >= cfg.learning_starts) & can_sample(buffer, cfg.batch_size)
         params, opt_state, metrics = jax.lax.cond(learning, do_learn, skip, (state.params, state.opt_state))
         metrics = dict(metrics)
         if iteration_metrics is not None:
