@@ -206,3 +206,16 @@ def test_saved_sac_policy_acts_in_bounds(tmp_path):
     assert np.all(np.abs(np.asarray(sampled)) <= 1.0)
     actor, _ = make_networks(SACConfig(hidden_sizes=(16, 16)), envs.make("Pendulum-v1"))
     np.testing.assert_allclose(greedy, jnp.tanh(actor.apply(policy.params.actor, obs).mean), rtol=1e-6)
+
+
+def test_cli_refuses_mismatched_action_spaces_before_writing(tmp_path, capsys):
+    from jaxrl.experiment import main
+
+    for algo, env in (("sac", "CartPole-v1"), ("dqn", "Pendulum-v1")):
+        out = tmp_path / algo
+        assert main(["--algo", algo, "--env", env, "--out-dir", str(out), "--quiet"]) == 2
+        assert not out.exists()
+        assert "--algo:" in capsys.readouterr().err
+    assert main(["--algo", "sac", "--env", "Pendulum-v1", "--batch-size", "512", "--buffer-size", "256",
+                 "--out-dir", str(tmp_path / "b"), "--quiet"]) == 2
+    assert "--batch-size" in capsys.readouterr().err
