@@ -9,14 +9,16 @@ from pathlib import Path
 import numpy as np
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Bad flags: one line on stderr and exit code 2, no usage dump."""
+
     def error(self, message):
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         sys.exit(2)
 
 
 def main(argv=None, prog: str = "evaluate_policy.py") -> int:
-    parser = _Parser(prog=prog, description="Evaluate the saved policy of every member of a run (newest intact checkpoint).")
+    parser = OneLineErrorParser(prog=prog, description="Evaluate the saved policy of every member of a run (newest intact checkpoint).")
     parser.add_argument("--run", required=True, help="run directory written by train.py")
     parser.add_argument("--episodes", type=int, default=100, help="episodes per member (default: 100)")
     parser.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mode")

@@ -22,6 +22,7 @@ depend on the key.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import jax
@@ -118,6 +119,12 @@ def _bootstrap(key, statistic, arrays, reps: int, batch_size: int):
     return jax.lax.map(one, jax.random.split(key, reps), batch_size=min(batch_size, reps))
 
 
+@functools.lru_cache(maxsize=64)
+def _interval_program(statistic, reps: int, batch_size: int, confidence: float):
+    """One jitted program per statistic and setting (reports call the same one for every method pair)."""
+    return jax.jit(lambda k, *a: (statistic(*a), *_percentile_interval(_bootstrap(k, statistic, a, reps, batch_size), confidence)))
+
+
 def interval_estimate(
     key, statistic: Callable, *score_arrays, reps: int = 2000, confidence: float = 0.95, batch_size: int = 500
 ) -> Interval:
@@ -134,9 +141,8 @@ def interval_estimate(
         batch_size: replications vectorised at once (bounds memory).
     """
     arrays = tuple(jnp.asarray(a, jnp.float32) for a in score_arrays)
-    run = jax.jit(lambda k, *a: (statistic(*a), *_percentile_interval(_bootstrap(k, statistic, a, reps, batch_size), confidence)))
-    point, low, high = run(key, *arrays)
-    return Interval(np.asarray(point), np.asarray(low), np.asarray(high))
+    point, low, high = _interval_program(statistic, reps, batch_size, confidence)(key, *arrays)
+    return Interval(np.array(point), np.array(low), np.array(high))
 
 
 def normalize_scores(scores, random_score, reference_score):

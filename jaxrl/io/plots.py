@@ -51,3 +51,73 @@ def plot_learning_curves(path, env_steps, train_returns, eval_steps, eval_return
     fig.suptitle(f"{title}: mean and 95% interval over {n_seeds} seed{'s' if n_seeds > 1 else ''}")
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_aggregate_intervals(path, methods, metric_labels, estimates, score_name: str):
+    """One panel per aggregate metric: a point and its interval per method (rliable's layout).
+
+    Args:
+        estimates: ``{method: Interval}`` with ``[num_metrics]`` arrays (NaN: not applicable).
+    """
+    shown = [i for i in range(len(metric_labels)) if any(np.isfinite(estimates[m].point[i]) for m in methods)]
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 0.6 * len(methods) + 1.4), constrained_layout=True, squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, i in zip(axes[0], shown):
+        for j, m in enumerate(methods):
+            est = estimates[m]
+            color = colors[j % len(colors)]
+            ax.barh(j, est.high[i] - est.low[i], left=est.low[i], height=0.6, color=color, alpha=0.6)
+            ax.vlines(est.point[i], j - 0.3, j + 0.3, color="black", linewidth=1.5)
+        ax.set_yticks(range(len(methods)))
+        ax.set_yticklabels(methods if ax is axes[0][0] else [""] * len(methods))
+        ax.set_title(metric_labels[i])
+        ax.grid(axis="x", alpha=0.3)
+    fig.supxlabel(score_name)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_performance_profiles(path, taus, profiles, score_name: str):
+    """Fraction of runs with score above tau, with interval bands. ``profiles``: ``{method: Interval [K]}``."""
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    for m, est in profiles.items():
+        (line,) = ax.plot(taus, est.point, label=m)
+        ax.fill_between(taus, est.low, est.high, alpha=0.2, color=line.get_color())
+    ax.set_xlabel(f"{score_name} threshold tau")
+    ax.set_ylabel("fraction of runs with score > tau")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_probability_of_improvement(path, poi):
+    """P(X > Y) with intervals for each ordered pair. ``poi``: ``{(x, y): Interval scalar}``."""
+    pairs = list(poi)
+    fig, ax = plt.subplots(figsize=(6, 0.45 * max(len(pairs), 1) + 1.2), constrained_layout=True)
+    for j, pair in enumerate(pairs):
+        est = poi[pair]
+        ax.barh(j, float(est.high) - float(est.low), left=float(est.low), height=0.6, alpha=0.6)
+        ax.vlines(float(est.point), j - 0.3, j + 0.3, color="black", linewidth=1.5)
+    ax.axvline(0.5, color="gray", linestyle="--", linewidth=1)
+    ax.set_yticks(range(len(pairs)))
+    ax.set_yticklabels([f"P({x} > {y})" for x, y in pairs])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability of improvement")
+    ax.grid(axis="x", alpha=0.3)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_sample_efficiency(path, efficiency, ylabel: str):
+    """An aggregate over training with interval bands. ``efficiency``: ``{method: (steps [K], Interval [K])}``."""
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    for m, (steps, est) in efficiency.items():
+        (line,) = ax.plot(steps, est.point, label=m, marker="o", markersize=2)
+        ax.fill_between(steps, est.low, est.high, alpha=0.2, color=line.get_color())
+    ax.set_xlabel("env steps per run")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
