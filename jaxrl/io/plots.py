@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from scipy import stats
 
-matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
+# Figures are built with the object-oriented API (no pyplot): writing a PNG never opens a
+# window and never switches the backend of a notebook that imports jaxrl.
 
 
 def mean_and_ci95(values: np.ndarray, axis: int = -1):
@@ -33,7 +34,8 @@ def plot_learning_curves(path, env_steps, train_returns, eval_steps, eval_return
         eval_returns: ``[C, G, S]`` mean evaluation return per seed.
         labels: ``G`` legend labels (grid points).
     """
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
     for g, label in enumerate(labels):
         for ax, x, y in ((axes[0], env_steps, train_returns[:, g]), (axes[1], eval_steps, eval_returns[:, g])):
             mean, half = mean_and_ci95(y, axis=-1)
@@ -50,7 +52,6 @@ def plot_learning_curves(path, env_steps, train_returns, eval_steps, eval_return
         axes[1].legend(fontsize=8)
     fig.suptitle(f"{title}: mean and 95% interval over {n_seeds} seed{'s' if n_seeds > 1 else ''}")
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_aggregate_intervals(path, methods, metric_labels, estimates, score_name: str):
@@ -60,8 +61,9 @@ def plot_aggregate_intervals(path, methods, metric_labels, estimates, score_name
         estimates: ``{method: Interval}`` with ``[num_metrics]`` arrays (NaN: not applicable).
     """
     shown = [i for i in range(len(metric_labels)) if any(np.isfinite(estimates[m].point[i]) for m in methods)]
-    fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 0.6 * len(methods) + 1.4), constrained_layout=True, squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = Figure(figsize=(3.2 * len(shown), 0.6 * len(methods) + 1.4), layout="constrained")
+    axes = fig.subplots(1, len(shown), squeeze=False)
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, i in zip(axes[0], shown):
         for j, m in enumerate(methods):
             est = estimates[m]
@@ -74,12 +76,12 @@ def plot_aggregate_intervals(path, methods, metric_labels, estimates, score_name
         ax.grid(axis="x", alpha=0.3)
     fig.supxlabel(score_name)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_performance_profiles(path, taus, profiles, score_name: str):
     """Fraction of runs with score above tau, with interval bands. ``profiles``: ``{method: Interval [K]}``."""
-    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
     for m, est in profiles.items():
         (line,) = ax.plot(taus, est.point, label=m)
         ax.fill_between(taus, est.low, est.high, alpha=0.2, color=line.get_color())
@@ -88,13 +90,13 @@ def plot_performance_profiles(path, taus, profiles, score_name: str):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_probability_of_improvement(path, poi):
     """P(X > Y) with intervals for each ordered pair. ``poi``: ``{(x, y): Interval scalar}``."""
     pairs = list(poi)
-    fig, ax = plt.subplots(figsize=(6, 0.45 * max(len(pairs), 1) + 1.2), constrained_layout=True)
+    fig = Figure(figsize=(6, 0.45 * max(len(pairs), 1) + 1.2), layout="constrained")
+    ax = fig.subplots()
     for j, pair in enumerate(pairs):
         est = poi[pair]
         ax.barh(j, float(est.high) - float(est.low), left=float(est.low), height=0.6, alpha=0.6)
@@ -106,12 +108,12 @@ def plot_probability_of_improvement(path, poi):
     ax.set_xlabel("probability of improvement")
     ax.grid(axis="x", alpha=0.3)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_sample_efficiency(path, efficiency, ylabel: str):
     """An aggregate over training with interval bands. ``efficiency``: ``{method: (steps [K], Interval [K])}``."""
-    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
     for m, (steps, est) in efficiency.items():
         (line,) = ax.plot(steps, est.point, label=m, marker="o", markersize=2)
         ax.fill_between(steps, est.low, est.high, alpha=0.2, color=line.get_color())
@@ -120,4 +122,3 @@ def plot_sample_efficiency(path, efficiency, ylabel: str):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
