@@ -57,11 +57,22 @@ def aggregate_optimality_gap(scores, gamma: float = 1.0):
 
 def probability_of_improvement(scores_x, scores_y):
     """P(X > Y): for each task the fraction of run pairs where X beats Y (ties 1/2),
-    averaged over tasks. ``scores_x [Rx, T]``, ``scores_y [Ry, T]`` -> scalar."""
-    x = scores_x[:, None, :]
-    y = scores_y[None, :, :]
-    wins = (x > y).astype(jnp.float32) + 0.5 * (x == y).astype(jnp.float32)
-    return jnp.mean(jnp.mean(wins, axis=(0, 1)))
+    averaged over tasks. ``scores_x [Rx, T]``, ``scores_y [Ry, T]`` -> scalar.
+
+    Counted through ranks (the Mann-Whitney U statistic, as rliable computes it) rather
+    than all ``Rx * Ry`` pairs: for each run of X, the number of runs of Y below it plus
+    half the number equal to it, found by binary search in Y's sorted scores. The same
+    number in ``O((Rx + Ry) log Ry)`` instead of ``O(Rx * Ry)``, which matters for
+    thousands of runs times thousands of bootstrap replications.
+    """
+
+    def one_task(x, y):
+        y = jnp.sort(y)
+        below = jnp.searchsorted(y, x, side="left")
+        not_above = jnp.searchsorted(y, x, side="right")
+        return jnp.sum(below + 0.5 * (not_above - below)) / (x.shape[0] * y.shape[0])
+
+    return jnp.mean(jax.vmap(one_task, in_axes=1)(scores_x, scores_y))
 
 
 def score_distribution(scores, taus):
