@@ -1,5 +1,6 @@
 """Environments: one protocol, adapters for gymnax and brax, wrappers, probes, registry."""
 from jaxrl.envs.core import Box, Discrete, Env, Wrapper
+from jaxrl.envs.deceptive_maze import DeceptiveMaze
 from jaxrl.envs.registry import UnknownEnvironmentError, make, make_raw, register, registered_envs
 from jaxrl.envs.wrappers import (
     EpisodeStatistics,
@@ -12,8 +13,10 @@ from jaxrl.envs.wrappers import (
     make_vec_env,
 )
 
+register("DeceptiveMaze-v0", DeceptiveMaze)  # novelty search's deceptive navigation task
+
 __all__ = [
-    "Box", "Discrete", "Env", "Wrapper", "UnknownEnvironmentError", "make", "make_raw", "register", "registered_envs",
+    "Box", "DeceptiveMaze", "Discrete", "Env", "Wrapper", "UnknownEnvironmentError", "make", "make_raw", "register", "registered_envs",
     "EpisodeStatistics", "FlattenObservation", "NormalizeObservation", "RescaleAction", "RunningMeanStd",
     "VecEnv", "find_obs_stats", "make_vec_env",
 ]

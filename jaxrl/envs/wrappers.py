@@ -147,7 +147,10 @@ class RunningMeanStd(NamedTuple):
         """Folds a ``[B, *shape]`` batch into the statistics."""
         batch_mean = jnp.mean(batch, axis=0)
         batch_var = jnp.var(batch, axis=0)
-        batch_count = batch.shape[0]
+        return self.merge(batch_mean, batch_var, batch.shape[0])
+
+    def merge(self, batch_mean: Array, batch_var: Array, batch_count) -> "RunningMeanStd":
+        """Folds the moments of a batch (``batch_count`` samples, possibly traced) into the statistics."""
         delta = batch_mean - self.mean
         total = self.count + batch_count
         mean = self.mean + delta * batch_count / total
