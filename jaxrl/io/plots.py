@@ -122,3 +122,36 @@ def plot_sample_efficiency(path, efficiency, ylabel: str):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=110)
+
+
+def plot_fitness_curves(path, generations, population_returns, eval_generations, eval_returns, title: str):
+    """Writes a PNG of a population search: fitness distribution and the solution's evaluation return.
+
+    Args:
+        generations: ``[G]`` generation numbers (1-based).
+        population_returns: ``[G, S, N]`` fitness of every individual, per seed.
+        eval_generations: ``[C]`` generations at which the solution was evaluated.
+        eval_returns: ``[C, S]`` mean evaluation return of the solution per seed.
+    """
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    pop = np.asarray(population_returns, np.float64)
+    # Population quantiles per seed, then averaged over seeds: the typical seed's distribution.
+    q = np.nanpercentile(pop, [0, 10, 50, 90, 100], axis=-1).mean(axis=-1)  # [5, G]
+    axes[0].fill_between(generations, q[1], q[3], alpha=0.3, label="10-90th percentile")
+    axes[0].plot(generations, q[2], label="median")
+    axes[0].plot(generations, q[4], label="best", linewidth=1)
+    axes[0].plot(generations, q[0], label="worst", linewidth=0.8, alpha=0.6)
+    axes[0].set_title("population fitness (mean over seeds of each quantile)")
+    axes[0].legend(fontsize=8)
+    mean, half = mean_and_ci95(np.asarray(eval_returns), axis=-1)
+    axes[1].plot(eval_generations, mean, marker="o", markersize=3)
+    axes[1].fill_between(eval_generations, mean - half, mean + half, alpha=0.25)
+    axes[1].set_title("evaluation return of the solution")
+    for ax in axes:
+        ax.set_xlabel("generation")
+        ax.set_ylabel("return")
+        ax.grid(alpha=0.3)
+    n_seeds = pop.shape[1]
+    fig.suptitle(f"{title}: {n_seeds} seed{'s' if n_seeds > 1 else ''}, population {pop.shape[2]}")
+    fig.savefig(path, dpi=110)

@@ -44,6 +44,11 @@ def load_run(run_dir, num_eval_episodes: int | None = None, deterministic: bool 
     run = Path(run_dir)
     if not (run / "config.yaml").is_file():
         raise CheckpointError(f"{run_dir!r} is not a run directory (no config.yaml)")
+    from jaxrl.cli import load_yaml_config
+    from jaxrl.evolution.experiment import is_evolution_config, load_evolution_run
+
+    if is_evolution_config(load_yaml_config(str(run / "config.yaml"))):  # searched policies are deterministic
+        return load_evolution_run(run, num_eval_episodes)
     argv = ["--config", str(run / "config.yaml"), "--out-dir", str(run), "--quiet"]
     if num_eval_episodes is not None:
         argv += ["--eval-episodes", str(num_eval_episodes)]

@@ -6,6 +6,7 @@ Layout::
     <out_dir>/metrics.jsonl      one row per update (and grid point): env steps, returns, losses, throughput
     <out_dir>/curves.npz         raw per-member arrays: train_return [U, G, S], eval_returns [C, G, S, E]
     <out_dir>/learning_curve.png mean and 95% interval across seeds
+    <out_dir>/fitness_curve.png  evolution: population fitness and the solution's evaluation return per generation
     <out_dir>/summary.json       final results and speed
 """
 from __future__ import annotations
@@ -49,7 +50,7 @@ class RunDirectory:
         self.path = Path(path)
 
     # Everything a run writes; ``prepare`` removes these (and only these) when a run is overwritten.
-    OUTPUTS = ("config.yaml", "metrics.jsonl", "curves.npz", "learning_curve.png", "summary.json",
+    OUTPUTS = ("config.yaml", "metrics.jsonl", "curves.npz", "learning_curve.png", "fitness_curve.png", "summary.json",
                "reproducibility.json", "evaluation.json")
     OUTPUT_DIRS = ("checkpoints", "tensorboard", "wandb")
 
@@ -70,13 +71,14 @@ class RunDirectory:
             for row in rows:
                 f.write(json.dumps(_plain(row)) + "\n")
 
-    def truncate_metrics(self, max_update: int) -> None:
-        """Drops rows past ``max_update`` (written after the checkpoint a run resumes from)."""
+    def truncate_metrics(self, max_update: int, key: str = "update") -> None:
+        """Drops rows whose ``key`` (update, or generation for evolution) is past ``max_update``
+        (written after the checkpoint a run resumes from)."""
         path = self.path / "metrics.jsonl"
         if not path.exists():
             return
         rows = [line for line in path.read_text().splitlines() if line.strip()]
-        kept = [line for line in rows if json.loads(line)["update"] <= max_update]
+        kept = [line for line in rows if json.loads(line)[key] <= max_update]
         atomic_write_text(path, "".join(line + "\n" for line in kept))
 
     def write_json(self, name: str, data: dict) -> None:

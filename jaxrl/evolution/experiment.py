@@ -1,0 +1,425 @@
+"""Host driver of an evolution run: seeds vmapped in one compiled program, run in chunks.
+
+``python experiments/evolve.py ...`` calls :func:`main`; notebooks call
+:func:`evolve` with keyword options. The search is an ``Agent`` whose update is
+one generation (:mod:`jaxrl.evolution.search`), so the chunking, evaluation,
+checkpoints and bit-exact resume are those of training
+(:mod:`jaxrl.training.loop`, :mod:`jaxrl.io.checkpoint`); this module only
+parses flags and writes the run directory between chunks.
+
+Exit codes of :func:`main`: 0 done, 2 bad input (one line on stderr, nothing written).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+from jaxrl import envs
+from jaxrl.cli import ConfigError, _coerce, _flag, _Parser, _suggest, _validate_values, load_yaml_config
+from jaxrl.config import option
+from jaxrl.envs import Box, Discrete
+from jaxrl.evolution.fitness import final_observation
+from jaxrl.evolution.search import EvolutionConfig, make_evolution
+from jaxrl.experiment import check_out_dir
+from jaxrl.io import Progress, RunDirectory, plot_fitness_curves
+from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
+from jaxrl.io.repro import reproducibility_record
+from jaxrl.training.loop import make_runner
+
+EXIT_BAD_INPUT = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class EvolveExperimentConfig:
+    """Options of an evolution run that are not part of the search itself."""
+
+    env: str = option("CartPole-v1", "environment name (gymnax id, brax/<name>, DeceptiveMaze-v0 ...)")
+    env_kwargs: dict = option({}, "keyword arguments for the environment, e.g. backend=spring")
+    generations: int = option(200, "generations per seed", minimum=1)
+    num_seeds: int = option(1, "independent searches run together in one program", minimum=1)
+    seed: int = option(0, "base random seed")
+    num_chunks: int = option(20, "compiled chunks per run: metrics, progress, evaluation and checkpoint after each", minimum=1)
+    eval_episodes: int = option(16, "evaluation episodes of the solution per seed after each chunk", minimum=1)
+    out_dir: str = option("", "run directory (default runs/evolve_<strategy>_<env>)")
+    checkpoint_every: int = option(1, "save the complete state every N chunks (0: never)", minimum=0)
+    keep_checkpoints: int = option(3, "number of newest checkpoints kept", minimum=1)
+    resume: str = option("", "continue the run in this directory from its newest intact checkpoint, with its saved config")
+    overwrite: bool = option(False, "replace an existing run directory")
+    quiet: bool = option(False, "no progress output")
+
+
+RUN_ONLY_OPTIONS = ("resume", "overwrite", "quiet")
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedEvolution:
+    """A validated evolution config: ``experiment`` (run options) and ``search``."""
+
+    experiment: EvolveExperimentConfig
+    search: EvolutionConfig
+    command_line: tuple = ()
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self.experiment)
+        d.update(dataclasses.asdict(self.search))
+        for name in RUN_ONLY_OPTIONS:
+            d.pop(name, None)
+        return d
+
+
+@dataclasses.dataclass
+class EvolutionResult:
+    """What a run produced (also written to the run directory).
+
+    Attributes:
+        summary: the content of ``summary.json``.
+        state: final state of every seed (leading axis ``[S]``).
+        population_returns: ``[G, S, N]`` fitness of every individual.
+        eval_returns: ``[C, S, E]`` evaluation returns of the solution after each chunk.
+        eval_generations: ``[C]``.
+    """
+
+    summary: dict
+    state: Any
+    population_returns: np.ndarray
+    eval_returns: np.ndarray
+    eval_generations: np.ndarray
+    agent: Any
+
+
+def is_evolution_config(values: dict) -> bool:
+    """A saved ``config.yaml`` of an evolution run (it names a strategy, training configs an algo)."""
+    return "strategy" in values and "algo" not in values
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = _Parser(prog=prog, description="Evolve policies: the whole generation loop in one compiled program.",
+                     argument_default=argparse.SUPPRESS)
+    parser.add_argument("--config", help="YAML preset; flags override its values")
+    for group_name, cls in (("run", EvolveExperimentConfig), ("search", EvolutionConfig)):
+        group = parser.add_argument_group(group_name)
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+            choices = f" {{{','.join(meta['choices'])}}}" if meta.get("choices") else ""
+            help_text = f"{meta['help']}{choices} (default: {shown!r})"
+            if isinstance(default, bool):
+                group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, help=help_text)
+            else:
+                group.add_argument(_flag(f.name), metavar=f.name.upper(), help=help_text)
+    return parser
+
+
+def resolve(argv: list[str], prog: str = "evolve.py") -> ResolvedEvolution:
+    """Flags (and the ``--config`` file they name) -> a validated config; raises ConfigError."""
+    pre = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    file_values = load_yaml_config(known.config) if getattr(known, "config", None) else {}
+    args = vars(_parser(prog).parse_args(argv))
+    args.pop("config", None)
+    exp_fields = {f.name: f for f in dataclasses.fields(EvolveExperimentConfig)}
+    search_fields = {f.name: f for f in dataclasses.fields(EvolutionConfig)}
+    all_fields = {**exp_fields, **search_fields}
+    merged, sources = {}, {}
+    for key, value in file_values.items():
+        if key not in all_fields:
+            raise ConfigError(f"--config: unknown key {key!r} in {known.config}{_suggest(str(key), all_fields)}")
+        merged[key], sources[key] = value, f"{known.config}: {key}"
+    for key, value in args.items():
+        merged[key], sources[key] = value, _flag(key)
+    values = {}
+    for key, value in merged.items():
+        f = all_fields[key]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if key == "hidden_sizes" and value in ("", (), []):  # an empty list is a linear policy
+            values[key] = ()
+            continue
+        values[key] = _coerce(key, value, default, sources[key])
+    exp_values = {k: v for k, v in values.items() if k in exp_fields}
+    search_values = {k: v for k, v in values.items() if k in search_fields}
+    _validate_values(EvolveExperimentConfig, exp_values, sources)
+    hidden = search_values.pop("hidden_sizes", None)
+    _validate_values(EvolutionConfig, search_values, sources)
+    if hidden is not None:
+        if any(h < 1 for h in hidden):
+            raise ConfigError(f"{sources['hidden_sizes']}: expected positive layer sizes, got {hidden!r}")
+        search_values["hidden_sizes"] = hidden
+    experiment = EvolveExperimentConfig(**exp_values)
+    search = EvolutionConfig(**search_values)
+    if not experiment.out_dir:
+        out = f"runs/evolve_{search.strategy}_{experiment.env.replace('/', '_')}"
+        experiment = dataclasses.replace(experiment, out_dir=out)
+    _check_consistency(experiment, search, sources)
+    return ResolvedEvolution(experiment, search, tuple(sys.argv[:1]) + tuple(argv))
+
+
+def _where(sources: dict, name: str) -> str:
+    return sources.get(name, _flag(name))
+
+
+def _check_consistency(exp: EvolveExperimentConfig, search: EvolutionConfig, sources: dict) -> None:
+    """Cross-option checks, before anything compiles."""
+    if exp.env not in envs.registered_envs():
+        raise ConfigError(f"--env: {envs.registry.unknown_env_message(exp.env)}")
+    if not np.isfinite(search.sigma) or search.sigma <= 0:
+        raise ConfigError(f"{_where(sources, 'sigma')}: must be > 0, got {search.sigma}")
+    if search.strategy == "openai_es":
+        if search.population % 2:
+            raise ConfigError(f"{_where(sources, 'population')}: openai_es samples antithetic pairs; needs an even population, got {search.population}")
+        if not np.isfinite(search.lr) or search.lr <= 0:
+            raise ConfigError(f"{_where(sources, 'lr')}: must be > 0, got {search.lr}")
+    elif search.fitness_shaping != "auto":
+        raise ConfigError(f"{_where(sources, 'fitness_shaping')}: {search.strategy} ranks by itself; "
+                          f"{search.fitness_shaping!r} applies to openai_es only; allowed for {search.strategy}: auto")
+    if search.strategy == "ga" and search.num_parents > search.population:
+        raise ConfigError(f"{_where(sources, 'num_parents')}: must be <= --population ({search.population}), got {search.num_parents}")
+    if search.novelty:
+        if search.strategy != "ga":
+            raise ConfigError(f"{_where(sources, 'novelty')}: novelty search is implemented for the GA; use --strategy ga (got {search.strategy})")
+        if search.novelty_k > search.population - 1:
+            raise ConfigError(f"{_where(sources, 'novelty_k')}: must be <= population - 1 = {search.population - 1}, got {search.novelty_k}")
+        if search.archive_add > min(search.population, search.archive_size):
+            raise ConfigError(f"{_where(sources, 'archive_add')}: must be <= population and archive_size "
+                              f"({min(search.population, search.archive_size)}), got {search.archive_add}")
+    try:
+        env = envs.make(exp.env, **exp.env_kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"--env-kwargs: {exp.env} does not accept {exp.env_kwargs}: {e}") from None
+    space = env.action_space(env.default_params)
+    if not isinstance(space, (Discrete, Box)):
+        raise ConfigError(f"--env: {exp.env} has an action space evolution does not support ({type(space).__name__})")
+
+
+def build(cfg: ResolvedEvolution, behaviour_fn: Callable = final_observation):
+    """Environment, agent, runner, seed keys and (empty) hparams for a resolved config (no compilation)."""
+    exp = cfg.experiment
+    env = envs.make(exp.env, **exp.env_kwargs)
+    agent = make_evolution(cfg.search, env, exp.generations, exp.eval_episodes, behaviour_fn)
+    runner = make_runner(agent, env.default_params, exp.num_chunks)
+    keys = jax.random.split(jax.random.PRNGKey(exp.seed), exp.num_seeds)
+    return env, agent, runner, keys, ()
+
+
+def _solution_name(search: EvolutionConfig) -> str:
+    if search.strategy != "ga":
+        return "search mean"
+    return "best individual ever (by return)" if search.novelty else "best individual of the last generation"
+
+
+def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
+                  behaviour_fn: Callable = final_observation) -> EvolutionResult:
+    """Runs (or resumes) an evolution. Raises ConfigError / CheckpointError for bad input before compiling."""
+    exp, search = cfg.experiment, cfg.search
+    if write:
+        check_out_dir(exp)
+    env, agent, runner, keys, hparams = build(cfg, behaviour_fn)
+    num_seeds = exp.num_seeds
+    init_fn = jax.jit(jax.vmap(runner.init, in_axes=(0, None)))
+    chunk_fn = jax.jit(jax.vmap(runner.run_chunk, in_axes=(0, None, None)), donate_argnums=0)
+
+    run_dir = RunDirectory(exp.out_dir)
+    checkpointer, state = None, None
+    start_chunk, run_seconds = 0, 0.0
+    history: dict[str, list] = {"population_returns": [], "eval_returns": []}
+    if exp.resume:
+        checkpointer = Checkpointer(run_dir.path / "checkpoints", keep=exp.keep_checkpoints, background=True)
+        if not checkpointer.steps():
+            raise CheckpointError(f"--resume: no checkpoint in {run_dir.path / 'checkpoints'}")
+        _, saved, meta = restore_run_state(checkpointer, runner, keys, hparams)
+        state, start_chunk, run_seconds = saved["runner"], int(meta["chunks_done"]), float(meta["run_seconds"])
+        history = {"population_returns": [saved["history"]["population_returns"]],
+                   "eval_returns": list(saved["history"]["eval_returns"])}
+        run_dir.truncate_metrics(min(start_chunk * runner.chunk_len, exp.generations), key="generation")
+    elif write:
+        run_dir.prepare()
+        run_dir.write_config(cfg.to_dict())
+        if exp.checkpoint_every:
+            checkpointer = Checkpointer(run_dir.path / "checkpoints", keep=exp.keep_checkpoints, background=True)
+    if write:
+        run_dir.write_json("reproducibility.json", reproducibility_record(list(cfg.command_line)))
+
+    t0 = time.perf_counter()
+    if state is None:
+        state = init_fn.lower(keys, hparams).compile()(keys, hparams)
+    else:
+        state = jax.device_put(state)
+    chunk_compiled = chunk_fn.lower(state, hparams, np.int32(0)).compile()
+    compile_seconds = time.perf_counter() - t0
+
+    steps_per_generation = agent.env_steps_per_update  # per seed
+    progress = Progress(exp.generations * steps_per_generation, enabled=not exp.quiet)
+    nonfinite_seeds: set[int] = set()
+    for chunk in range(start_chunk, runner.num_chunks):
+        first = chunk * runner.chunk_len
+        t = time.perf_counter()
+        state, metrics = chunk_compiled(state, hparams, np.int32(first))
+        metrics = jax.device_get(metrics)
+        seconds = time.perf_counter() - t
+        valid = np.asarray(metrics["valid"])[0]
+        n_valid = int(valid.sum())
+        pop = np.moveaxis(np.asarray(metrics["population_returns"])[:, valid], 1, 0)  # [n, S, N]
+        novelty = np.asarray(metrics["novelty_mean"])[:, valid]  # [S, n]
+        eval_returns = np.asarray(metrics["eval_returns"])  # [S, E]
+        history["population_returns"].append(pop)
+        history["eval_returns"].append(eval_returns)
+        for s in np.flatnonzero(~np.asarray(metrics["params_finite"])):
+            if int(s) not in nonfinite_seeds:
+                nonfinite_seeds.add(int(s))
+                log(f"non-finite parameters in the solution of seed {int(s)} after generation {first + n_valid}", file=sys.stderr)
+        gens_per_second = n_valid / seconds
+        rows = []
+        for i in range(n_valid):
+            g = first + i + 1
+            row = {"generation": g, "env_steps": g * steps_per_generation,
+                   "return_mean": float(pop[i].mean()), "return_max": float(pop[i].max(-1).mean()),
+                   "return_min": float(pop[i].min(-1).mean()), "return_std": float(pop[i].std(-1).mean())}
+            if search.novelty:
+                row["novelty_mean"] = float(novelty[:, i].mean())
+            if i == n_valid - 1:
+                e = eval_returns.mean(-1)
+                row.update(eval_return_mean=float(e.mean()), eval_return_std=float(e.std()),
+                           generations_per_second=gens_per_second,
+                           env_steps_per_second=gens_per_second * steps_per_generation * num_seeds)
+            rows.append(row)
+        if write:
+            run_dir.append_metrics(rows)
+        chunks_done = chunk + 1
+        done = first + n_valid
+        if checkpointer is not None and exp.checkpoint_every and (
+            chunks_done % exp.checkpoint_every == 0 or chunks_done == runner.num_chunks
+        ):
+            checkpointer.save(
+                chunks_done,
+                {"runner": state, "history": {"population_returns": np.concatenate(history["population_returns"]),
+                                              "eval_returns": np.stack(history["eval_returns"])}},
+                {"chunks_done": chunks_done, "generations_done": done, "run_seconds": run_seconds + time.perf_counter() - t},
+            )
+        progress.update(done * steps_per_generation, gens_per_second * steps_per_generation * num_seeds,
+                        gen=f"{done}/{exp.generations}", best=float(pop[-1].max(-1).mean()), eval=float(eval_returns.mean()))
+        run_seconds += time.perf_counter() - t
+    progress.close()
+    if checkpointer is not None:
+        checkpointer.wait()
+
+    population_returns = np.concatenate(history["population_returns"])  # [G, S, N]
+    eval_all = np.stack(history["eval_returns"])  # [C, S, E]
+    eval_generations = np.minimum((np.arange(eval_all.shape[0]) + 1) * runner.chunk_len, exp.generations)
+    final = eval_all[-1].mean(-1)  # [S]
+    generations = np.arange(population_returns.shape[0]) + 1
+    num_params = int(sum(x[0].size for x in jax.tree.leaves(state.agent_state.params)))
+    summary = {
+        "strategy": search.strategy,
+        "env": exp.env,
+        "status": "completed",
+        "solution": _solution_name(search),
+        "final_return_mean": float(final.mean()),
+        "final_return_std": float(final.std()),
+        "final_returns": [float(x) for x in final],
+        "best_population_return": [float(x) for x in population_returns.max(axis=(0, 2))],
+        "generations_per_second": exp.generations / run_seconds if run_seconds > 0 else float("nan"),
+        "env_steps_per_second": exp.generations * steps_per_generation * num_seeds / run_seconds if run_seconds > 0 else float("nan"),
+        "compile_seconds": compile_seconds,
+        "run_seconds": run_seconds,
+        "generations": exp.generations,
+        "population": search.population,
+        "episodes": search.episodes,
+        "env_steps_per_generation": steps_per_generation,
+        "total_env_steps": exp.generations * steps_per_generation * num_seeds,
+        "num_params": num_params,
+        "num_seeds": num_seeds,
+        "eval_episodes": exp.eval_episodes,
+        "backend": jax.default_backend(),
+    }
+    if nonfinite_seeds:
+        summary["nonfinite_seeds"] = sorted(nonfinite_seeds)
+    if write:
+        run_dir.write_summary(summary)
+        run_dir.write_arrays("curves.npz", generation=generations, population_returns=population_returns,
+                             eval_generations=eval_generations, eval_returns=eval_all)
+        plot_fitness_curves(run_dir.path / "fitness_curve.png", generations, population_returns, eval_generations,
+                            eval_all.mean(-1), f"{search.strategy} on {exp.env}")
+    if checkpointer is not None:
+        checkpointer.close()
+    return EvolutionResult(summary, state, population_returns, eval_all, eval_generations, agent)
+
+
+def evolve(behaviour_fn: Callable = final_observation, **options) -> EvolutionResult:
+    """Notebook entry: ``evolve(strategy="openai_es", env="CartPole-v1", generations=50, out_dir="runs/x")``.
+
+    Options are the CLI's option names with underscores. Nothing is written
+    unless ``out_dir`` is given. ``behaviour_fn`` (``final_obs -> [B]``) sets
+    novelty search's behaviour characterisation.
+    """
+    argv = []
+    write = bool(options.get("out_dir"))
+    for key, value in options.items():
+        flag = _flag(key)
+        if isinstance(value, bool):
+            argv.append(flag if value else "--no-" + key.replace("_", "-"))
+        elif isinstance(value, dict):
+            argv += [flag, ",".join(f"{k}={v}" for k, v in value.items())]
+        elif isinstance(value, (list, tuple)):
+            argv += [flag, ",".join(map(str, value))]
+        else:
+            argv += [flag, str(value)]
+    if not write:
+        argv += ["--checkpoint-every", "0"]
+    return run_evolution(resolve(argv, prog="jaxrl.evolution.evolve"), write=write, behaviour_fn=behaviour_fn)
+
+
+def resolve_resume(argv: list[str], prog: str) -> ResolvedEvolution:
+    """``--resume RUN_DIR`` (plus optionally ``--quiet``): the run's saved config, pointed at RUN_DIR."""
+    args = [a for a in argv if a not in ("--quiet", "--no-quiet")]
+    if len(args) != 2 or args[0] != "--resume":
+        raise ConfigError("--resume: takes the run's saved config; give only --resume RUN_DIR (and optionally --quiet)")
+    run = Path(args[1])
+    if not (run / "config.yaml").is_file():
+        raise ConfigError(f"--resume: {args[1]!r} is not a run directory (no config.yaml)")
+    if not (run / "checkpoints").is_dir() or not Checkpointer(run / "checkpoints").steps():
+        raise ConfigError(f"--resume: {args[1]!r} has no committed checkpoint to resume from")
+    extra = [a for a in argv if a in ("--quiet", "--no-quiet")]
+    return resolve(["--config", str(run / "config.yaml"), "--out-dir", str(run), "--resume", str(run), *extra], prog=prog)
+
+
+def load_evolution_run(run_dir, num_eval_episodes: int | None = None):
+    """Rebuilds an evolution run for :func:`jaxrl.io.load_run` (newest intact checkpoint)."""
+    from jaxrl.io.policy import LoadedRun
+
+    run = Path(run_dir)
+    argv = ["--config", str(run / "config.yaml"), "--out-dir", str(run), "--quiet"]
+    if num_eval_episodes is not None:
+        argv += ["--eval-episodes", str(num_eval_episodes)]
+    cfg = resolve(argv)
+    env, agent, runner, keys, hparams = build(cfg)
+    checkpointer = Checkpointer(run / "checkpoints", keep=cfg.experiment.keep_checkpoints)
+    step, saved, _ = restore_run_state(checkpointer, runner, keys, hparams)
+    state = jax.device_put(saved["runner"])
+    return LoadedRun(cfg, env, agent, runner, [{}], hparams, state, step)
+
+
+def main(argv: list[str] | None = None, prog: str = "evolve.py") -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        resuming = any(a == "--resume" or a.startswith("--resume=") for a in argv)
+        cfg = resolve_resume(argv, prog) if resuming else resolve(argv, prog=prog)
+        check_out_dir(cfg.experiment)
+        result = run_evolution(cfg)
+    except (ConfigError, CheckpointError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    s = result.summary
+    print(
+        f"final return {s['final_return_mean']:.1f} (per seed: {', '.join(f'{x:.1f}' for x in s['final_returns'])}) | "
+        f"{s['generations_per_second']:.2f} generations/s | {s['env_steps_per_second']:,.0f} env steps/s | "
+        f"compile {s['compile_seconds']:.1f}s | run dir {cfg.experiment.out_dir}"
+    )
+    return 0
