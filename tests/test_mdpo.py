@@ -8,7 +8,7 @@ from test_probes import train_probe
 
 from jaxrl.experiment import train
 from jaxrl.losses.mdpo import mdpo_loss, mdpo_step_size
-from jaxrl.objectives import OBJECTIVES, PolicyLossInputs, get_objective
+from jaxrl.objectives import FIXED_OBJECTIVES, PolicyLossInputs, get_objective
 
 
 def test_step_size_anneals_from_one():
@@ -37,7 +37,7 @@ def test_no_ratio_clipping():
 
 
 def test_objective_registered_and_reads_its_inputs():
-    assert get_objective("mdpo") is OBJECTIVES["mdpo"]
+    assert get_objective("mdpo") is FIXED_OBJECTIVES["mdpo"]
     x = PolicyLossInputs(
         log_ratio=jnp.log(jnp.array([1.5, 0.5])),
         advantages=jnp.array([2.0, -1.0]),
@@ -47,7 +47,7 @@ def test_objective_registered_and_reads_its_inputs():
         num_updates=jnp.float32(100.0),
         kl_coef=jnp.float32(1.0),
     )
-    objective = OBJECTIVES["mdpo"]
+    objective = FIXED_OBJECTIVES["mdpo"]
     assert float(objective.loss(objective.init(jax.random.PRNGKey(0)), x)) == pytest.approx(-0.85, rel=1e-6)
     assert float(objective.loss((), x._replace(clip_eps=jnp.float32(0.01)))) == pytest.approx(-0.85, rel=1e-6)
     # The default kl_coef of PolicyLossInputs is the paper's coefficient (1 / t_k).

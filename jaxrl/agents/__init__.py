@@ -5,7 +5,7 @@ from typing import Callable, NamedTuple
 
 from jaxrl.agents.base import Agent
 from jaxrl.agents.dqn import DQNConfig, DQNHParams, dqn_hparams, make_dqn, validate_dqn
-from jaxrl.agents.ppo import PPOConfig, PPOHParams, hparams_from_config, make_ppo
+from jaxrl.agents.ppo import PPOConfig, PPOHParams, hparams_from_config, make_ppo, validate_ppo
 from jaxrl.agents.pqn import PQNConfig, PQNHParams, make_pqn, pqn_hparams, validate_pqn
 from jaxrl.agents.sac import SACConfig, SACHParams, make_sac, sac_hparams, validate_sac
 
@@ -28,7 +28,7 @@ class AlgorithmSpec(NamedTuple):
 
 
 ALGORITHMS = {
-    "ppo": AlgorithmSpec(PPOConfig, make_ppo, hparams_from_config),
+    "ppo": AlgorithmSpec(PPOConfig, make_ppo, hparams_from_config, validate_ppo),
     "dqn": AlgorithmSpec(DQNConfig, make_dqn, dqn_hparams, validate_dqn),
     "sac": AlgorithmSpec(SACConfig, make_sac, sac_hparams, validate_sac),
     "pqn": AlgorithmSpec(PQNConfig, make_pqn, pqn_hparams, validate_pqn),

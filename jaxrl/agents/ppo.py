@@ -1,5 +1,5 @@
 """PPO (Schulman et al. 2017), discrete and continuous, with a pluggable policy objective
-(``--objective ppo_clip | mdpo``) and critic loss (``--value-loss mse | hl_gauss``).
+(``--objective ppo_clip | mdpo | dpo | lpo | ta_lpo | DIR``) and critic loss (``--value-loss mse | hl_gauss``).
 
 What is specific to PPO lives here: its config, the rollout's stored fields,
 the loss and the epoch x minibatch update. The outer loop (chunks, seeds,
@@ -20,7 +20,7 @@ from jaxrl.envs.core import Env
 from jaxrl.evaluation import make_evaluate
 from jaxrl.losses import categorical_value, gae_advantages, hl_gauss_loss, hl_gauss_sigma, normalize, value_loss
 from jaxrl.networks import ActorCritic
-from jaxrl.objectives import OBJECTIVES, PolicyLossInputs, get_objective
+from jaxrl.objectives import DRIFT_INITS, OBJECTIVES, PolicyLossInputs, is_saved_objective, resolve_objective
 from jaxrl.training.epochs import minibatch_epochs
 from jaxrl.training.optim import linear_anneal, make_optimizer
 from jaxrl.training.rollout import collect_rollout
@@ -40,7 +40,12 @@ class PPOConfig:
     normalize_obs: bool = option(False, "running observation normalisation")
     normalize_advantages: bool = option(True, "normalise advantages per minibatch")
     clip_value: bool = option(True, "clip the value loss around the old values (PPO2 style; mse value loss only, ignored by hl_gauss)")
-    objective: str = option("ppo_clip", "policy objective (mdpo: on-policy Mirror Descent Policy Optimization)", choices=tuple(OBJECTIVES))
+    objective: str = option("ppo_clip", f"policy objective {{{','.join(OBJECTIVES)}}} or a saved objective directory (meta_train.py's best/): "
+                            "mdpo = on-policy Mirror Descent Policy Optimization, dpo = Discovered Policy Optimisation, "
+                            "lpo / ta_lpo = learned (temporally-aware) drift network")
+    drift_hidden: int = option(128, "hidden units of the lpo / ta_lpo drift network", minimum=1)
+    drift_init: str = option("ppo", "lpo / ta_lpo parameters when not loaded: fitted to PPO-clip's drift, or random", choices=DRIFT_INITS)
+    ta_log_horizon: bool = option(False, "ta_lpo also sees log(number of updates)")
     value_loss: str = option("mse", "critic loss: squared error, or HL-Gauss cross-entropy of a categorical critic", choices=("mse", "hl_gauss"))
     value_bins: int = option(51, "bins of the categorical critic (--value-loss hl_gauss)", minimum=2)
     value_min: float = option(-10.0, "lower end of the categorical critic's support (must cover the returns; targets are clipped into it)")
@@ -55,6 +60,8 @@ class PPOConfig:
     max_grad_norm: float = option(0.5, "global gradient-norm clip", traced=True, minimum=0.0)
     kl_coef: float = option(1.0, "weight of the KL(pi || pi_old) penalty of objectives that have one (mdpo: kl_coef / t_k, t_k = 1 - update / num_updates)", traced=True, minimum=0.0)
     value_sigma_ratio: float = option(0.75, "HL-Gauss target width in bin widths (--value-loss hl_gauss)", traced=True, minimum=0.0)
+    dpo_alpha: float = option(2.0, "DPO drift constant for positive advantages (--objective dpo)", traced=True, minimum=1e-6)
+    dpo_beta: float = option(0.6, "DPO drift constant for negative advantages (--objective dpo)", traced=True, minimum=1e-6)
 
 
 class PPOHParams(NamedTuple):
@@ -70,6 +77,8 @@ class PPOHParams(NamedTuple):
     max_grad_norm: jax.Array
     kl_coef: jax.Array
     value_sigma_ratio: jax.Array
+    dpo_alpha: jax.Array
+    dpo_beta: jax.Array
     objective_params: Any = ()
 
 
@@ -81,9 +90,26 @@ class PPOState(NamedTuple):
     update_step: jax.Array  # int32, updates done so far
 
 
-def hparams_from_config(cfg: PPOConfig, objective_params=()) -> PPOHParams:
+def objective_from_config(cfg: PPOConfig):
+    """``(Objective, initial meta_params)`` named by ``cfg.objective`` (a name or a saved directory)."""
+    return resolve_objective(cfg.objective, cfg.drift_hidden, cfg.drift_init, cfg.ta_log_horizon)
+
+
+def hparams_from_config(cfg: PPOConfig, objective_params=None) -> PPOHParams:
+    """Traced hyperparameters of ``cfg``; ``objective_params`` default to the objective's
+    initial (or saved) parameters."""
     values = {f: jnp.asarray(getattr(cfg, f), jnp.float32) for f in PPOHParams._fields if f != "objective_params"}
+    if objective_params is None:
+        objective_params = objective_from_config(cfg)[1]
     return PPOHParams(**values, objective_params=objective_params)
+
+
+def validate_ppo(cfg: PPOConfig, env, total_timesteps: int):
+    """Host-side checks that the option table cannot express (the message names the flag)."""
+    if cfg.objective not in OBJECTIVES and not is_saved_objective(cfg.objective):
+        return (f"--objective: {cfg.objective!r} is neither one of {', '.join(OBJECTIVES)} nor a saved objective directory "
+                "(with objective.json and params.msgpack)")
+    return None
 
 
 def make_network(cfg: PPOConfig, env: Env, env_params) -> ActorCritic:
@@ -123,7 +149,7 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
     env_params = env.default_params
     vec_env = make_vec_env(env, cfg.num_envs, normalize_obs=cfg.normalize_obs)
     network = make_network(cfg, env, env_params)
-    objective = get_objective(cfg.objective)
+    objective = objective_from_config(cfg)[0]
     batch_size = cfg.num_envs * cfg.rollout_len
     num_updates = max(1, int(total_timesteps) // batch_size)
     obs_dim = env.observation_space(env_params).shape
@@ -153,6 +179,8 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
             progress=progress,
             num_updates=jnp.asarray(num_updates, jnp.float32),
             kl_coef=hp.kl_coef,
+            dpo_alpha=hp.dpo_alpha,
+            dpo_beta=hp.dpo_beta,
         )
         policy_loss = objective.loss(hp.objective_params, inputs)
         v_loss = critic_loss(cfg, critic_out, batch["values"], batch["returns"], hp)
