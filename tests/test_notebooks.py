@@ -17,5 +17,7 @@ def test_notebook_runs(path, monkeypatch):
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit notebooks without outputs"
     monkeypatch.setenv("JAXRL_NOTEBOOK_TIMESTEPS", "4096")
     monkeypatch.setenv("JAXRL_NOTEBOOK_SEEDS", "2")
+    monkeypatch.setenv("JAXRL_NOTEBOOK_GENERATIONS", "3")
+    monkeypatch.setenv("JAXRL_NOTEBOOK_POPULATION", "16")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
