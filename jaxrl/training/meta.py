@@ -1,0 +1,128 @@
+"""Meta-training a policy objective by evolution: a generation is one compiled program.
+
+Following LPO (Lu et al. 2022, "Discovered Policy Optimisation") and TA-LPO
+(Jackson et al. 2024), the fitness of a candidate objective is the final
+evaluation return of a complete inner PPO run trained with it. One generation
+asks OpenAI-ES for a population of objective parameters, runs
+``population x seeds_per_member`` whole PPO trainings vmapped in one program
+(:func:`jaxrl.training.loop.make_train`, the same loop as ``train.py``), and
+tells the strategy the mean return per member.
+
+The meta-search is an :class:`~jaxrl.agents.base.Agent` whose ``update`` is one
+generation and whose ``evaluate`` trains fresh inner runs with the current
+search mean, so the shared chunked runner (checkpoints, bit-exact resume,
+progress) drives it exactly as it drives training and evolution.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import flatten_util
+
+from jaxrl.agents.base import Agent
+from jaxrl.config import option
+from jaxrl.evolution.strategies import FITNESS_SHAPINGS, make_strategy
+from jaxrl.training.loop import make_train
+
+META_STRATEGIES = ("openai_es", "snes")
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaConfig:
+    """Options of the outer (meta) search; all static."""
+
+    strategy: str = option("openai_es", "outer search strategy (openai_es: antithetic, Adam on the mean)", choices=META_STRATEGIES)
+    population: int = option(64, "candidate objectives per generation (even: antithetic pairs)", minimum=2)
+    seeds_per_member: int = option(2, "inner PPO runs per candidate; fitness is their mean final return", minimum=1)
+    sigma: float = option(0.03, "ES perturbation std of the objective parameters")
+    lr: float = option(0.01, "Adam step size of the ES mean")
+    fitness_shaping: str = option("auto", "fitness shaping of openai_es (auto: centred ranks)", choices=FITNESS_SHAPINGS)
+    eval_seeds: int = option(8, "inner runs with the search mean after each chunk (the evaluation)", minimum=1)
+
+
+class MetaState(NamedTuple):
+    """One meta-search (one outer seed).
+
+    Attributes:
+        strategy: the strategy's state.
+        params: objective parameters of the current search mean (what evaluation trains with).
+    """
+
+    strategy: Any
+    params: Any
+
+
+def make_inner_fitness(inner_agent: Agent, env_params, base_hparams) -> Callable:
+    """``run(key, objective_params) -> scalar``: the mean final evaluation return of one
+    complete inner training run with ``objective_params`` substituted into ``base_hparams``."""
+    train = make_train(inner_agent, env_params)
+
+    def run(key, objective_params):
+        key_train, key_eval = jax.random.split(key)
+        hp = base_hparams._replace(objective_params=objective_params)
+        runner_state, _ = train(key_train, hp)
+        return inner_agent.evaluate(key_eval, runner_state.agent_state, env_params, hp).mean()
+
+    return run
+
+
+def population_fitness(run: Callable, key, population_params, seeds_per_member: int):
+    """``[P, S]`` final returns of ``P`` candidates x ``S`` inner seeds.
+
+    Every candidate of a generation is trained on the same ``S`` seeds (common random
+    numbers), so fitness differences come from the objectives, not the seeds.
+    """
+    keys = jax.random.split(key, seeds_per_member)
+    return jax.vmap(lambda p: jax.vmap(lambda k: run(k, p))(keys))(population_params)
+
+
+def make_meta_training(cfg: MetaConfig, inner_agent: Agent, env_params, base_hparams, initial_params,
+                       generations: int, fitness_transform: Callable = lambda r: r) -> Agent:
+    """The meta-search as an :class:`Agent`: ``update`` is one generation.
+
+    Args:
+        inner_agent: PPO built with the objective being meta-learned (``make_ppo``).
+        base_hparams: the inner run's hyperparameters; ``objective_params`` is replaced.
+        initial_params: starting objective parameters (the ES mean at generation 0).
+        generations: generations of a full run.
+        fitness_transform: ``returns -> fitness`` applied to every inner return
+            (e.g. normalisation by random and PPO reference returns); maximised.
+
+    Metrics of an update: ``population_returns [P]`` (fitness per candidate),
+    ``return_mean``, ``return_max``, ``novelty_mean`` (always 0; the evolution
+    driver's layout).
+    """
+    flat_init, unravel = flatten_util.ravel_pytree(initial_params)
+    strategy = make_strategy(cfg.strategy, flat_init.shape[0], cfg.population, cfg.sigma, cfg.lr, cfg.fitness_shaping)
+    run = make_inner_fitness(inner_agent, env_params, base_hparams)
+
+    def init(key, hparams) -> MetaState:
+        del hparams
+        s = strategy.init(key, flat_init)
+        return MetaState(s, unravel(strategy.solution(s)))
+
+    def update(key, state: MetaState, env_params_, hparams):
+        del env_params_, hparams
+        key_ask, key_eval, key_tell = jax.random.split(key, 3)
+        population, s = strategy.ask(key_ask, state.strategy)  # [P, D]
+        returns = population_fitness(run, key_eval, jax.vmap(unravel)(population), cfg.seeds_per_member)  # [P, S]
+        fitness = fitness_transform(returns).mean(axis=1)  # [P]
+        s = strategy.tell(key_tell, population, fitness, s)
+        metrics = {"population_returns": fitness, "return_mean": fitness.mean(), "return_max": fitness.max(),
+                   "novelty_mean": jnp.zeros(())}
+        return MetaState(s, unravel(strategy.solution(s))), metrics
+
+    def evaluate(key, state: MetaState, env_params_, hparams):
+        """``[eval_seeds]`` fitness of fresh inner runs trained with the search mean."""
+        del env_params_, hparams
+        keys = jax.random.split(key, cfg.eval_seeds)
+        return fitness_transform(jax.vmap(lambda k: run(k, state.params))(keys))
+
+    def act(params, obs, key, deterministic=True):
+        raise TypeError("a meta-training run learns an objective, not a policy: train with --objective DIR")
+
+    steps = cfg.population * cfg.seeds_per_member * inner_agent.num_updates * inner_agent.env_steps_per_update
+    return Agent(init, update, evaluate, act, int(generations), int(steps), inner_agent.env)
