@@ -292,6 +292,11 @@ def _check_consistency(cfg: ResolvedConfig, sources: dict) -> None:
             raise ConfigError(
                 f"--num-minibatches: {algo.num_minibatches} does not divide num_envs * rollout_len = {batch}"
             )
+        if getattr(algo, "recurrent", "none") != "none" and algo.num_envs % algo.num_minibatches:
+            # A recurrent minibatch holds whole env sequences (memory needs the steps in order).
+            where = sources.get("num_minibatches", sources.get("num_envs", "--num-minibatches"))
+            raise ConfigError(f"{where}: {algo.num_minibatches} minibatches do not divide num_envs = {algo.num_envs}; "
+                              f"with --recurrent {algo.recurrent} minibatches are split over environments")
         if exp.total_timesteps < batch:
             raise ConfigError(f"--total-timesteps: {exp.total_timesteps} is less than one update of {batch} steps (num_envs * rollout_len)")
     if getattr(algo, "value_loss", "mse") == "hl_gauss":  # a categorical value head needs a proper support

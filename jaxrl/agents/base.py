@@ -15,10 +15,15 @@ class Agent(NamedTuple):
             dict of scalars.
         evaluate: ``(key, state, env_params, hparams) -> returns [num_episodes]``.
         act: ``(params, obs, key, deterministic) -> action`` for one batch of
-            observations (used for evaluation and by saved policies).
+            observations (used for evaluation and by saved policies). For a
+            recurrent agent ``(params, obs, key, deterministic, policy_state)
+            -> (action, policy_state)``: the state after processing ``obs``,
+            to be reset to the initial state where the episode ended.
         num_updates: number of ``update`` calls in a full run (static).
         env_steps_per_update: environment steps one ``update`` takes (static).
         env: the vectorised training environment.
+        initial_policy_state: None for a feedforward agent; for a recurrent
+            one ``batch_size -> policy_state`` (leaves ``[batch_size, ...]``).
     """
 
     init: Callable
@@ -28,3 +33,4 @@ class Agent(NamedTuple):
     num_updates: int
     env_steps_per_update: int
     env: Any
+    initial_policy_state: Callable | None = None

@@ -1,5 +1,12 @@
 """PPO (Schulman et al. 2017), discrete and continuous, with a pluggable policy objective
-(``--objective ppo_clip | mdpo | dpo | lpo | ta_lpo | DIR``) and critic loss (``--value-loss mse | hl_gauss``).
+(``--objective ppo_clip | mdpo | dpo | lpo | ta_lpo | DIR``), critic loss (``--value-loss mse | hl_gauss``) and an
+optional recurrent core for partially observable tasks (``--recurrent gru | lstm``).
+
+Recurrent PPO carries each env's core state across rollout steps and updates
+(reset after every episode end, see :mod:`jaxrl.networks.recurrent`), stores
+the state at the rollout's start, and in the update re-runs whole env
+sequences from it with the stored done flags, so minibatches are split over
+envs, not time.
 
 What is specific to PPO lives here: its config, the rollout's stored fields,
 the loss and the epoch x minibatch update. The outer loop (chunks, seeds,
@@ -20,10 +27,11 @@ from jaxrl.envs.core import Env
 from jaxrl.evaluation import make_evaluate
 from jaxrl.losses import categorical_value, gae_advantages, hl_gauss_loss, hl_gauss_sigma, normalize, value_loss
 from jaxrl.networks import ActorCritic
+from jaxrl.networks.recurrent import CORES, RecurrentActorCritic, initial_core_state, unroll
 from jaxrl.objectives import DRIFT_INITS, OBJECTIVES, PolicyLossInputs, is_saved_objective, resolve_objective
 from jaxrl.training.epochs import minibatch_epochs
 from jaxrl.training.optim import linear_anneal, make_optimizer
-from jaxrl.training.rollout import collect_rollout
+from jaxrl.training.rollout import collect_recurrent_rollout, collect_rollout
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +44,10 @@ class PPOConfig:
     num_minibatches: int = option(4, "minibatches per epoch (must divide num_envs * rollout_len)", minimum=1)
     hidden_sizes: tuple = option((64, 64), "hidden layer sizes of actor and critic MLPs")
     activation: str = option("tanh", "hidden activation", choices=("tanh", "relu", "gelu", "silu"))
+    recurrent: str = option("none", "recurrent core for partial observability: none (feedforward MLPs), or gru / lstm "
+                            "(--hidden-sizes torso -> core -> actor and critic heads; num_envs must be divisible by num_minibatches)",
+                            choices=("none",) + CORES)
+    core_size: int = option(64, "units of the recurrent core and of the heads' hidden layer (--recurrent gru | lstm)", minimum=1)
     anneal_lr: bool = option(True, "linearly anneal the learning rate to 0 over training")
     normalize_obs: bool = option(False, "running observation normalisation")
     normalize_advantages: bool = option(True, "normalise advantages per minibatch")
@@ -90,6 +102,17 @@ class PPOState(NamedTuple):
     update_step: jax.Array  # int32, updates done so far
 
 
+class RecurrentPPOState(NamedTuple):
+    """:class:`PPOState` with the recurrent core's state (a separate type keeps feedforward checkpoints unchanged)."""
+
+    params: Any
+    opt_state: Any
+    env_state: Any
+    obs: jax.Array  # [num_envs, obs_dim], observation to act on next
+    core_state: Any  # leaves [num_envs, core_size]: the state to process obs with (already reset after an episode end)
+    update_step: jax.Array
+
+
 def objective_from_config(cfg: PPOConfig):
     """``(Objective, initial meta_params)`` named by ``cfg.objective`` (a name or a saved directory)."""
     return resolve_objective(cfg.objective, cfg.drift_hidden, cfg.drift_init, cfg.ta_log_horizon)
@@ -112,11 +135,14 @@ def validate_ppo(cfg: PPOConfig, env, total_timesteps: int):
     return None
 
 
-def make_network(cfg: PPOConfig, env: Env, env_params) -> ActorCritic:
+def make_network(cfg: PPOConfig, env: Env, env_params) -> ActorCritic | RecurrentActorCritic:
     space = env.action_space(env_params)
     discrete = isinstance(space, Discrete)
     action_dim = space.n if discrete else int(space.shape[0])
     value_bins = cfg.value_bins if cfg.value_loss == "hl_gauss" else 0
+    if cfg.recurrent != "none":
+        return RecurrentActorCritic(action_dim=action_dim, discrete=discrete, hidden_sizes=tuple(cfg.hidden_sizes),
+                                    activation=cfg.activation, core=cfg.recurrent, core_size=cfg.core_size, value_bins=value_bins)
     return ActorCritic(action_dim=action_dim, discrete=discrete, hidden_sizes=tuple(cfg.hidden_sizes), activation=cfg.activation,
                        value_bins=value_bins)
 
@@ -141,11 +167,41 @@ def critic_loss(cfg: PPOConfig, critic_out, old_values, targets, hp: PPOHParams)
     return value_loss(critic_out, old_values, targets, hp.vf_clip_eps, cfg.clip_value)
 
 
+def recurrent_sequence_outputs(network: RecurrentActorCritic, params, core_state, obs, done, final_obs=None):
+    """Re-runs the recurrent network over stored rollout sequences with the rollout's resets.
+
+    Args:
+        core_state: leaves ``[B, core_size]``, the state at the sequences' start.
+        obs: ``[T, B, obs_dim]``; done: ``[T, B]`` bool (terminated or truncated at ``t``).
+        final_obs: optional ``[T, B, obs_dim]``, the observations the steps led to.
+
+    Returns:
+        ``(dist [T, B, ...], critic_out [T, B(, bins)])``, plus ``next_critic_out``
+        of ``final_obs`` when given: the critic on the true next observation
+        from the state after step ``t`` (before its reset), which is what
+        truncation bootstraps from.
+    """
+    initial = initial_core_state(network.core, network.core_size, 1)
+
+    def step(state, inputs):
+        state, dist, critic_out = network.apply(params, state, inputs[0])
+        if final_obs is None:
+            return state, (dist, critic_out)
+        _, _, next_critic_out = network.apply(params, state, inputs[1])
+        return state, (dist, critic_out, next_critic_out)
+
+    _, outs = unroll(step, core_state, (obs, obs if final_obs is None else final_obs), done, initial)
+    return outs
+
+
 def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: int = 16, deterministic_eval: bool = True) -> Agent:
     """Builds PPO for ``env`` (a single, unvectorised :class:`Env` from :func:`jaxrl.envs.make`).
 
     ``total_timesteps`` fixes the number of updates: ``total // (num_envs * rollout_len)``.
     """
+    recurrent = cfg.recurrent != "none"
+    if recurrent and cfg.num_envs % cfg.num_minibatches:
+        raise ValueError(f"num_minibatches ({cfg.num_minibatches}) must divide num_envs ({cfg.num_envs}) with a recurrent core")
     env_params = env.default_params
     vec_env = make_vec_env(env, cfg.num_envs, normalize_obs=cfg.normalize_obs)
     network = make_network(cfg, env, env_params)
@@ -154,19 +210,44 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
     num_updates = max(1, int(total_timesteps) // batch_size)
     obs_dim = env.observation_space(env_params).shape
 
+    def initial_policy_state(batch_size: int):
+        return initial_core_state(cfg.recurrent, cfg.core_size, batch_size)
+
     def act(params, obs, key, deterministic: bool = False):
         dist = network.apply(params, obs, method=ActorCritic.policy)
         return dist.mode() if deterministic else dist.sample(key)
 
-    def init(key, hp: PPOHParams) -> PPOState:
+    def recurrent_act(params, obs, key, deterministic: bool = False, policy_state=None):
+        policy_state, dist, _ = network.apply(params, policy_state, obs)
+        return (dist.mode() if deterministic else dist.sample(key)), policy_state
+
+    def init(key, hp: PPOHParams) -> PPOState | RecurrentPPOState:
         key_net, key_env = jax.random.split(key)
-        params = network.init(key_net, jnp.zeros((1,) + tuple(obs_dim), jnp.float32))
+        dummy_obs = jnp.zeros((1,) + tuple(obs_dim), jnp.float32)
+        params = network.init(key_net, initial_policy_state(1), dummy_obs) if recurrent else network.init(key_net, dummy_obs)
         opt_state = make_optimizer(hp.max_grad_norm).init(params)
         env_state, obs = vec_env.reset(key_env, env_params)
+        if recurrent:
+            return RecurrentPPOState(params, opt_state, env_state, obs, initial_policy_state(cfg.num_envs), jnp.zeros((), jnp.int32))
         return PPOState(params, opt_state, env_state, obs, jnp.zeros((), jnp.int32))
 
+    def forward(params, batch):
+        """``(dist, critic_out, batch)`` over a minibatch, every leaf flattened to ``[N, ...]``.
+
+        Recurrent minibatches are whole env sequences (leaves ``[B_mb, T, ...]``
+        and ``core_state [B_mb, core_size]``): they are re-run from the stored
+        state with the stored done flags, then flattened.
+        """
+        if not recurrent:
+            dist, critic_out = network.apply(params, batch["obs"])
+            return dist, critic_out, batch
+        seq = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), {k: v for k, v in batch.items() if k != "core_state"})  # [T, B_mb, ...]
+        dist, critic_out = recurrent_sequence_outputs(network, params, batch["core_state"], seq["obs"], seq["done"])
+        flatten = lambda x: x.reshape((-1,) + x.shape[2:])  # noqa: E731
+        return jax.tree.map(flatten, dist), flatten(critic_out), jax.tree.map(flatten, seq)
+
     def loss_fn(params, batch, hp: PPOHParams, progress):
-        dist, critic_out = network.apply(params, batch["obs"])
+        dist, critic_out, batch = forward(params, batch)
         log_prob = dist.log_prob(batch["action"])
         advantages = batch["advantages"]
         if cfg.normalize_advantages:
@@ -196,24 +277,39 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
         }
         return total, aux
 
-    def update(key, state: PPOState, env_params_, hp: PPOHParams):
+    def update(key, state: PPOState | RecurrentPPOState, env_params_, hp: PPOHParams):
         key_rollout, key_perm = jax.random.split(key)
 
-        def policy_dist(obs):
-            return network.apply(state.params, obs, method=ActorCritic.policy)
+        if recurrent:
+            def policy_step(core_state, obs):
+                core_state, dist, _ = network.apply(state.params, core_state, obs)
+                return core_state, dist
 
-        env_state, obs, traj, dists = collect_rollout(key_rollout, policy_dist, vec_env, env_params_, state.env_state, state.obs, cfg.rollout_len)
-        # Values of every observation and every true next observation in one batched call.
-        both = jnp.concatenate([traj.obs, traj.final_obs], axis=0)
-        both_values = value_from_critic(cfg, network.apply(state.params, both, method=ActorCritic.value))
-        values, next_values = jnp.split(both_values, 2, axis=0)
+            env_state, obs, core_state, traj, dists = collect_recurrent_rollout(
+                key_rollout, policy_step, vec_env, env_params_, state.env_state, state.obs, state.core_state,
+                initial_policy_state(1), cfg.rollout_len,
+            )
+            # The critic needs the core state too: one pass over the sequences gives V(obs_t) and V(final_obs_t).
+            _, critic_out, next_critic_out = recurrent_sequence_outputs(
+                network, state.params, state.core_state, traj.obs, traj.terminated | traj.truncated, traj.final_obs
+            )
+            values, next_values = value_from_critic(cfg, critic_out), value_from_critic(cfg, next_critic_out)
+        else:
+            def policy_dist(obs):
+                return network.apply(state.params, obs, method=ActorCritic.policy)
+
+            env_state, obs, traj, dists = collect_rollout(key_rollout, policy_dist, vec_env, env_params_, state.env_state, state.obs, cfg.rollout_len)
+            # Values of every observation and every true next observation in one batched call.
+            both = jnp.concatenate([traj.obs, traj.final_obs], axis=0)
+            both_values = value_from_critic(cfg, network.apply(state.params, both, method=ActorCritic.value))
+            values, next_values = jnp.split(both_values, 2, axis=0)
         advantages, returns = gae_advantages(
             traj.reward, values, next_values, traj.terminated, traj.terminated | traj.truncated, hp.gamma, hp.gae_lambda
         )
         progress = state.update_step.astype(jnp.float32) / num_updates
         lr = linear_anneal(hp.lr, state.update_step.astype(jnp.float32), num_updates) if cfg.anneal_lr else hp.lr
 
-        flat = {
+        batch = {
             "obs": traj.obs,
             "action": traj.action,
             "log_prob": traj.log_prob,
@@ -222,25 +318,35 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
             "returns": returns,
             "old_dist": tuple(dists),
         }
-        flat = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]), flat)
+        if recurrent:
+            # Minibatches of whole env sequences: env-major leaves [B, T, ...] and each env's state at the rollout's start.
+            batch["done"] = traj.terminated | traj.truncated
+            batch = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), batch)
+            batch["core_state"] = state.core_state
+        else:
+            batch = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]), batch)
 
         params, opt_state, losses = minibatch_epochs(
-            key_perm, state.params, state.opt_state, flat, lambda p, mb: loss_fn(p, mb, hp, progress),
+            key_perm, state.params, state.opt_state, batch, lambda p, mb: loss_fn(p, mb, hp, progress),
             cfg.num_epochs, cfg.num_minibatches, lr, hp.max_grad_norm,
         )
         metrics = jax.tree.map(jnp.mean, losses)
         metrics["learning_rate"] = lr
         metrics["train_return"] = jnp.mean(traj.info["episode_return"])
         metrics["episodes_done"] = jnp.sum(traj.info["episode_done"]).astype(jnp.float32)
-        new_state = PPOState(params, opt_state, env_state, obs, state.update_step + 1)
-        return new_state, metrics
+        if recurrent:
+            return RecurrentPPOState(params, opt_state, env_state, obs, core_state, state.update_step + 1), metrics
+        return PPOState(params, opt_state, env_state, obs, state.update_step + 1), metrics
 
+    policy_state_fn = initial_policy_state if recurrent else None
     return Agent(
         init=init,
         update=update,
-        evaluate=make_evaluate(env, act, num_eval_episodes, deterministic_eval, cfg.normalize_obs),
-        act=act,
+        evaluate=make_evaluate(env, recurrent_act if recurrent else act, num_eval_episodes, deterministic_eval, cfg.normalize_obs,
+                               policy_state_fn),
+        act=recurrent_act if recurrent else act,
         num_updates=num_updates,
         env_steps_per_update=batch_size,
         env=vec_env,
+        initial_policy_state=policy_state_fn,
     )

@@ -2,7 +2,7 @@
 
 Tiny environments in the spirit of Andy Jones' "debugging RL" probes: each one
 isolates one piece of an agent (value learning, bootstrapping, discounting,
-policy learning, conditioning on observations, truncation handling), so a
+policy learning, conditioning on observations, truncation handling, memory), so a
 failing probe points at the broken piece. Rewards and values are chosen so the
 correct answer is known in closed form.
 """
@@ -148,6 +148,49 @@ class TruncatedConstantReward(ProbeEnv):
         return jnp.ones(())
 
 
+class MemoryCueState(NamedTuple):
+    cue: jax.Array  # 0 or 1, drawn at reset, seen only in the first observation
+    time: jax.Array  # steps taken in this episode
+
+
+class MemoryCue(ProbeEnv):
+    """Remember the cue: tests memory (a recurrent policy) and its reset between episodes.
+
+    Observations are ``[cue, query]``: the first shows the cue (-1 or +1, at
+    random) with query 0, the next ``episode_len - 2`` are all zeros, and the
+    last is ``[0, 1]``. Only the action at the query step is rewarded: +1 if
+    it names the cue (action 1 for +1, action 0 for -1), else 0; then the
+    episode terminates. A policy with memory gets return 1; a memoryless one
+    sees the same query observation for both cues and gets 0.5 in
+    expectation, whatever it does.
+    """
+
+    obs_dim = 2
+    episode_len = 4
+
+    def _obs(self, cue, time):
+        cue_feature = jnp.where(time == 0, 2.0 * cue - 1.0, 0.0)
+        query_feature = (time == self.episode_len - 1).astype(jnp.float32)
+        return jnp.stack([cue_feature, query_feature]).astype(jnp.float32)
+
+    def reset(self, key, params):
+        cue = jax.random.bernoulli(key).astype(jnp.int32)
+        time = jnp.zeros((), jnp.int32)
+        return MemoryCueState(cue, time), self._obs(cue, time)
+
+    def step(self, key, state, action, params):
+        at_query = state.time == self.episode_len - 1
+        reward = (at_query & (action == state.cue)).astype(jnp.float32)
+        time = state.time + 1
+        ended = time >= self.episode_len
+        final_obs = self._obs(state.cue, time)
+        reset_state, reset_obs = self.reset(key, params)
+        next_state = jax.tree.map(lambda r, s: jnp.where(ended, r, s), reset_state, MemoryCueState(state.cue, time))
+        obs = jnp.where(ended, reset_obs, final_obs)
+        return next_state, Timestep(obs=obs, reward=reward, terminated=ended, truncated=jnp.zeros((), bool),
+                                    final_obs=final_obs, info={})
+
+
 PROBES = {
     cls.__name__: cls
     for cls in (
@@ -158,5 +201,6 @@ PROBES = {
         ObservationAndActionDependentReward,
         ContinuousActionReward,
         TruncatedConstantReward,
+        MemoryCue,
     )
 }

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.envs import find_obs_stats
+from jaxrl.networks.recurrent import reset_where
 from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
 
 
@@ -69,12 +70,18 @@ class Policy:
     Observations are normalised with the run's saved statistics when the run
     normalised them. ``params`` are one member's network parameters.
 
+    A recurrent policy (``policy.recurrent``) carries its state through an
+    episode: ``action, state = policy(obs, key, state=state)`` (``state=None``
+    starts from :meth:`initial_state`), and after a step that ended an episode
+    ``state = policy.reset(state, done)`` so the next episode starts fresh.
+
     Attributes:
         params: network parameters of the chosen member.
         act: ``(params, obs, key, deterministic) -> action`` (the agent's act function).
         obs_stats: running observation statistics, or None.
         env: the environment (``jaxrl.envs.make`` of the run's env).
         member: index of the member (grid point x seed) these parameters belong to.
+        initial_state_fn: a recurrent agent's ``batch_size -> state``, None for a feedforward one.
     """
 
     params: Any
@@ -83,8 +90,28 @@ class Policy:
     env: Any
     member: int
     deterministic: bool = True
+    initial_state_fn: Any = None
 
-    def __call__(self, obs, key=None, deterministic: bool | None = None):
+    @property
+    def recurrent(self) -> bool:
+        return self.initial_state_fn is not None
+
+    def initial_state(self, batch_size: int | None = None):
+        """A recurrent policy's initial state: leaves ``[batch_size, ...]``, or unbatched for ``batch_size=None``."""
+        if not self.recurrent:
+            raise ValueError("a feedforward policy has no state")
+        if batch_size is None:
+            return jax.tree.map(lambda x: x[0], self.initial_state_fn(1))
+        return self.initial_state_fn(batch_size)
+
+    def reset(self, state, done):
+        """``state`` with the envs whose episode ended (``done``, ``[batch_size]`` or scalar) back at the initial state."""
+        done = jnp.asarray(done, bool)
+        initial = self.initial_state(None if done.ndim == 0 else done.shape[0])
+        return reset_where(done, state, initial)
+
+    def __call__(self, obs, key=None, deterministic: bool | None = None, state=None):
+        """The action for ``obs`` (``[obs_dim]`` or ``[batch_size, obs_dim]``); ``(action, state)`` if recurrent."""
         deterministic = self.deterministic if deterministic is None else deterministic
         if key is None:
             if not deterministic:
@@ -93,7 +120,11 @@ class Policy:
         obs = jnp.asarray(obs, jnp.float32)
         if self.obs_stats is not None:
             obs = self.obs_stats.normalize(obs, 10.0)
-        return self.act(self.params, obs, key, deterministic)
+        if not self.recurrent:
+            return self.act(self.params, obs, key, deterministic)
+        if state is None:
+            state = self.initial_state(obs.shape[0] if obs.ndim > 1 else None)
+        return self.act(self.params, obs, key, deterministic, state)
 
 
 def load_policy(run_dir, member: int = 0, deterministic: bool = True) -> Policy:
@@ -103,7 +134,8 @@ def load_policy(run_dir, member: int = 0, deterministic: bool = True) -> Policy:
     if not 0 <= member < num_members:
         raise ValueError(f"member must be in [0, {num_members}), got {member}")
     one = jax.tree.map(lambda x: x[member], run.state.agent_state)
-    return Policy(one.params, run.agent.act, find_obs_stats(one.env_state), run.env, member, deterministic)
+    return Policy(one.params, run.agent.act, find_obs_stats(one.env_state), run.env, member, deterministic,
+                  run.agent.initial_policy_state)
 
 
 def evaluate_run(run_dir, episodes: int, deterministic: bool = True, seed: int = 0) -> tuple[LoadedRun, np.ndarray]:

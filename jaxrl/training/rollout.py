@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import jax
 
+from jaxrl.networks.recurrent import reset_where
 from jaxrl.types import Transition
 
 
@@ -26,15 +27,39 @@ def collect_rollout(key, policy_dist, vec_env, env_params, env_state, obs, rollo
         ``(env_state, obs, transitions [T, B, ...], dists [T, B, ...])``, where
         ``dists`` are the behaviour distributions' parameters at each step.
     """
+    env_state, obs, _, transitions, dists = collect_recurrent_rollout(
+        key, lambda state, o: (state, policy_dist(o)), vec_env, env_params, env_state, obs, (), (), rollout_len
+    )
+    return env_state, obs, transitions, dists
+
+
+def collect_recurrent_rollout(key, policy_step, vec_env, env_params, env_state, obs, policy_state, initial_policy_state,
+                              rollout_len: int):
+    """:func:`collect_rollout` for a policy that carries a state (a recurrent core) across steps.
+
+    After each env step the policy state of every env whose episode ended
+    (terminated or truncated) is reset to ``initial_policy_state``, so the
+    first observation of the next episode is processed from a fresh state.
+    The state returned is therefore the one to act on ``obs`` with.
+
+    Args:
+        policy_step: ``(policy_state, obs [B, ...]) -> (policy_state, dist)``.
+        policy_state: leaves ``[B, ...]``, the state to process ``obs`` with (``()`` for none).
+        initial_policy_state: leaves ``[B, ...]`` or broadcastable to them.
+        Other arguments as in :func:`collect_rollout`.
+
+    Returns:
+        ``(env_state, obs, policy_state, transitions [T, B, ...], dists [T, B, ...])``.
+    """
     key_noise, key_env = jax.random.split(key)
-    dist_shape = jax.eval_shape(policy_dist, obs)
+    _, dist_shape = jax.eval_shape(policy_step, policy_state, obs)
     noise = type(dist_shape).draw_noise(key_noise, (rollout_len,) + tuple(dist_shape.noise_shape()))
     env_keys = jax.random.split(key_env, rollout_len)
 
     def step(carry, x):
-        env_state, obs = carry
+        env_state, obs, policy_state = carry
         step_noise, env_key = x
-        dist = policy_dist(obs)
+        policy_state, dist = policy_step(policy_state, obs)
         action = dist.sample_from_noise(step_noise)
         env_state, ts = vec_env.step(env_key, env_state, action, env_params)
         transition = Transition(
@@ -47,7 +72,10 @@ def collect_rollout(key, policy_dist, vec_env, env_params, env_state, obs, rollo
             log_prob=dist.log_prob(action),
             info=ts.info,
         )
-        return (env_state, ts.obs), (transition, dist)
+        policy_state = reset_where(ts.done, policy_state, initial_policy_state)
+        return (env_state, ts.obs, policy_state), (transition, dist)
 
-    (env_state, obs), (transitions, dists) = jax.lax.scan(step, (env_state, obs), (noise, env_keys))
-    return env_state, obs, transitions, dists
+    (env_state, obs, policy_state), (transitions, dists) = jax.lax.scan(
+        step, (env_state, obs, policy_state), (noise, env_keys)
+    )
+    return env_state, obs, policy_state, transitions, dists
