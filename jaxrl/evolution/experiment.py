@@ -99,11 +99,11 @@ def is_evolution_config(values: dict) -> bool:
     return "strategy" in values and "algo" not in values
 
 
-def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = _Parser(prog=prog, description="Evolve policies: the whole generation loop in one compiled program.",
-                     argument_default=argparse.SUPPRESS)
+def _parser(prog: str, search_cls=EvolutionConfig,
+            description: str = "Evolve policies: the whole generation loop in one compiled program.") -> argparse.ArgumentParser:
+    parser = _Parser(prog=prog, description=description, argument_default=argparse.SUPPRESS)
     parser.add_argument("--config", help="YAML preset; flags override its values")
-    for group_name, cls in (("run", EvolveExperimentConfig), ("search", EvolutionConfig)):
+    for group_name, cls in (("run", EvolveExperimentConfig), ("search", search_cls)):
         group = parser.add_argument_group(group_name)
         for f in dataclasses.fields(cls):
             meta = f.metadata
@@ -118,16 +118,27 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
-def resolve(argv: list[str], prog: str = "evolve.py") -> ResolvedEvolution:
-    """Flags (and the ``--config`` file they name) -> a validated config; raises ConfigError."""
+def _default_out_dir(experiment: EvolveExperimentConfig, search) -> str:
+    return f"runs/evolve_{search.strategy}_{experiment.env.replace('/', '_')}"
+
+
+def resolve(argv: list[str], prog: str = "evolve.py", search_cls=EvolutionConfig, check: Callable | None = None,
+            default_out_dir: Callable = _default_out_dir, description: str | None = None) -> ResolvedEvolution:
+    """Flags (and the ``--config`` file they name) -> a validated config; raises ConfigError.
+
+    ``search_cls``, ``check(experiment, search, sources)`` and ``default_out_dir`` let other
+    searches on the same driver (meta-training) bring their own options and checks.
+    """
+    check = _check_consistency if check is None else check
     pre = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
     pre.add_argument("--config")
     known, _ = pre.parse_known_args(argv)
     file_values = load_yaml_config(known.config) if getattr(known, "config", None) else {}
-    args = vars(_parser(prog).parse_args(argv))
+    parser = _parser(prog, search_cls) if description is None else _parser(prog, search_cls, description)
+    args = vars(parser.parse_args(argv))
     args.pop("config", None)
     exp_fields = {f.name: f for f in dataclasses.fields(EvolveExperimentConfig)}
-    search_fields = {f.name: f for f in dataclasses.fields(EvolutionConfig)}
+    search_fields = {f.name: f for f in dataclasses.fields(search_cls)}
     all_fields = {**exp_fields, **search_fields}
     merged, sources = {}, {}
     for key, value in file_values.items():
@@ -148,17 +159,16 @@ def resolve(argv: list[str], prog: str = "evolve.py") -> ResolvedEvolution:
     search_values = {k: v for k, v in values.items() if k in search_fields}
     _validate_values(EvolveExperimentConfig, exp_values, sources)
     hidden = search_values.pop("hidden_sizes", None)
-    _validate_values(EvolutionConfig, search_values, sources)
+    _validate_values(search_cls, search_values, sources)
     if hidden is not None:
         if any(h < 1 for h in hidden):
             raise ConfigError(f"{sources['hidden_sizes']}: expected positive layer sizes, got {hidden!r}")
         search_values["hidden_sizes"] = hidden
     experiment = EvolveExperimentConfig(**exp_values)
-    search = EvolutionConfig(**search_values)
+    search = search_cls(**search_values)
     if not experiment.out_dir:
-        out = f"runs/evolve_{search.strategy}_{experiment.env.replace('/', '_')}"
-        experiment = dataclasses.replace(experiment, out_dir=out)
-    _check_consistency(experiment, search, sources)
+        experiment = dataclasses.replace(experiment, out_dir=default_out_dir(experiment, search))
+    check(experiment, search, sources)
     return ResolvedEvolution(experiment, search, tuple(sys.argv[:1]) + tuple(argv))
 
 
@@ -215,13 +225,46 @@ def _solution_name(search: EvolutionConfig) -> str:
     return "best individual ever (by return)" if search.novelty else "best individual of the last generation"
 
 
+@dataclasses.dataclass(frozen=True)
+class SearchHooks:
+    """What differs between the searches :func:`run_evolution` drives (policy search, meta-training).
+
+    Attributes:
+        build: ``cfg -> (env, agent, runner, keys, hparams)`` (nothing compiled).
+        solution_name: ``search config -> str``: what the evaluated solution is.
+        summary: ``(cfg, final state) -> dict`` of extra ``summary.json`` fields.
+        on_chunk: optional ``(run_dir, chunks_done, state, eval_returns [S, E])``, called
+            after each chunk when writing (e.g. to save the best objective so far).
+        title: ``cfg -> str``, the fitness figure's title.
+    """
+
+    build: Callable
+    solution_name: Callable
+    summary: Callable
+    on_chunk: Callable | None = None
+    title: Callable = lambda cfg: f"{cfg.search.strategy} on {cfg.experiment.env}"
+
+
+def policy_search_hooks(behaviour_fn: Callable = final_observation) -> SearchHooks:
+    """The hooks of direct policy search (``evolve.py``)."""
+    return SearchHooks(
+        build=lambda cfg: build(cfg, behaviour_fn),
+        solution_name=_solution_name,
+        summary=lambda cfg, state: {"episodes": cfg.search.episodes},
+    )
+
+
 def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
-                  behaviour_fn: Callable = final_observation) -> EvolutionResult:
-    """Runs (or resumes) an evolution. Raises ConfigError / CheckpointError for bad input before compiling."""
+                  behaviour_fn: Callable = final_observation, hooks: SearchHooks | None = None) -> EvolutionResult:
+    """Runs (or resumes) a search. Raises ConfigError / CheckpointError for bad input before compiling.
+
+    ``hooks`` (default: policy search with ``behaviour_fn``) let meta-training reuse this driver.
+    """
+    hooks = policy_search_hooks(behaviour_fn) if hooks is None else hooks
     exp, search = cfg.experiment, cfg.search
     if write:
         check_out_dir(exp)
-    env, agent, runner, keys, hparams = build(cfg, behaviour_fn)
+    env, agent, runner, keys, hparams = hooks.build(cfg)
     num_seeds = exp.num_seeds
     init_fn = jax.jit(jax.vmap(runner.init, in_axes=(0, None)))
     chunk_fn = jax.jit(jax.vmap(runner.run_chunk, in_axes=(0, None, None)), donate_argnums=0)
@@ -282,7 +325,7 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
             row = {"generation": g, "env_steps": g * steps_per_generation,
                    "return_mean": float(pop[i].mean()), "return_max": float(pop[i].max(-1).mean()),
                    "return_min": float(pop[i].min(-1).mean()), "return_std": float(pop[i].std(-1).mean())}
-            if search.novelty:
+            if getattr(search, "novelty", False):
                 row["novelty_mean"] = float(novelty[:, i].mean())
             if i == n_valid - 1:
                 e = eval_returns.mean(-1)
@@ -303,6 +346,8 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
                                               "eval_returns": np.stack(history["eval_returns"])}},
                 {"chunks_done": chunks_done, "generations_done": done, "run_seconds": run_seconds + time.perf_counter() - t},
             )
+        if write and hooks.on_chunk is not None:
+            hooks.on_chunk(run_dir, chunks_done, state, eval_returns)
         progress.update(done * steps_per_generation, gens_per_second * steps_per_generation * num_seeds,
                         gen=f"{done}/{exp.generations}", best=float(pop[-1].max(-1).mean()), eval=float(eval_returns.mean()))
         run_seconds += time.perf_counter() - t
@@ -320,7 +365,7 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
         "strategy": search.strategy,
         "env": exp.env,
         "status": "completed",
-        "solution": _solution_name(search),
+        "solution": hooks.solution_name(search),
         "final_return_mean": float(final.mean()),
         "final_return_std": float(final.std()),
         "final_returns": [float(x) for x in final],
@@ -331,7 +376,6 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
         "run_seconds": run_seconds,
         "generations": exp.generations,
         "population": search.population,
-        "episodes": search.episodes,
         "env_steps_per_generation": steps_per_generation,
         "total_env_steps": exp.generations * steps_per_generation * num_seeds,
         "num_params": num_params,
@@ -339,6 +383,7 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
         "eval_episodes": exp.eval_episodes,
         "backend": jax.default_backend(),
     }
+    summary.update(hooks.summary(cfg, state))
     if nonfinite_seeds:
         summary["nonfinite_seeds"] = sorted(nonfinite_seeds)
     if write:
@@ -346,7 +391,7 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
         run_dir.write_arrays("curves.npz", generation=generations, population_returns=population_returns,
                              eval_generations=eval_generations, eval_returns=eval_all)
         plot_fitness_curves(run_dir.path / "fitness_curve.png", generations, population_returns, eval_generations,
-                            eval_all.mean(-1), f"{search.strategy} on {exp.env}")
+                            eval_all.mean(-1), hooks.title(cfg))
     if checkpointer is not None:
         checkpointer.close()
     return EvolutionResult(summary, state, population_returns, eval_all, eval_generations, agent)
@@ -376,7 +421,7 @@ def evolve(behaviour_fn: Callable = final_observation, **options) -> EvolutionRe
     return run_evolution(resolve(argv, prog="jaxrl.evolution.evolve"), write=write, behaviour_fn=behaviour_fn)
 
 
-def resolve_resume(argv: list[str], prog: str) -> ResolvedEvolution:
+def resolve_resume(argv: list[str], prog: str, resolve_fn: Callable | None = None) -> ResolvedEvolution:
     """``--resume RUN_DIR`` (plus optionally ``--quiet``): the run's saved config, pointed at RUN_DIR."""
     args = [a for a in argv if a not in ("--quiet", "--no-quiet")]
     if len(args) != 2 or args[0] != "--resume":
@@ -387,7 +432,8 @@ def resolve_resume(argv: list[str], prog: str) -> ResolvedEvolution:
     if not (run / "checkpoints").is_dir() or not Checkpointer(run / "checkpoints").steps():
         raise ConfigError(f"--resume: {args[1]!r} has no committed checkpoint to resume from")
     extra = [a for a in argv if a in ("--quiet", "--no-quiet")]
-    return resolve(["--config", str(run / "config.yaml"), "--out-dir", str(run), "--resume", str(run), *extra], prog=prog)
+    resolve_fn = resolve if resolve_fn is None else resolve_fn
+    return resolve_fn(["--config", str(run / "config.yaml"), "--out-dir", str(run), "--resume", str(run), *extra], prog=prog)
 
 
 def load_evolution_run(run_dir, num_eval_episodes: int | None = None):
@@ -406,13 +452,16 @@ def load_evolution_run(run_dir, num_eval_episodes: int | None = None):
     return LoadedRun(cfg, env, agent, runner, [{}], hparams, state, step)
 
 
-def main(argv: list[str] | None = None, prog: str = "evolve.py") -> int:
+def main(argv: list[str] | None = None, prog: str = "evolve.py", resolve_fn: Callable | None = None,
+         hooks: SearchHooks | None = None) -> int:
+    """``evolve.py`` (and, with its ``resolve_fn`` and ``hooks``, ``meta_train.py``)."""
     argv = sys.argv[1:] if argv is None else argv
+    resolve_fn = resolve if resolve_fn is None else resolve_fn
     try:
         resuming = any(a == "--resume" or a.startswith("--resume=") for a in argv)
-        cfg = resolve_resume(argv, prog) if resuming else resolve(argv, prog=prog)
+        cfg = resolve_resume(argv, prog, resolve_fn) if resuming else resolve_fn(argv, prog=prog)
         check_out_dir(cfg.experiment)
-        result = run_evolution(cfg)
+        result = run_evolution(cfg, hooks=hooks)
     except (ConfigError, CheckpointError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
