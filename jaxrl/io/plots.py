@@ -155,3 +155,31 @@ def plot_fitness_curves(path, generations, population_returns, eval_generations,
     n_seeds = pop.shape[1]
     fig.suptitle(f"{title}: {n_seeds} seed{'s' if n_seeds > 1 else ''}, population {pop.shape[2]}")
     fig.savefig(path, dpi=110)
+
+
+def plot_drift(path, ratios, curves: dict, references: dict, title: str):
+    """Drift against the probability ratio r, one panel per advantage sign.
+
+    Args:
+        ratios: ``[K]``.
+        curves: ``{label: {advantage: [K]}}`` of the learned objective (e.g. one label per
+            training progress for TA-LPO).
+        references: the same for fixed objectives (PPO-clip, DPO), drawn dashed.
+    """
+    advantages = sorted({a for c in list(curves.values()) + list(references.values()) for a in c}, reverse=True)
+    fig = Figure(figsize=(5 * len(advantages), 4), layout="constrained")
+    axes = fig.subplots(1, len(advantages), squeeze=False)[0]
+    for ax, adv in zip(axes, advantages):
+        for label, c in references.items():
+            ax.plot(ratios, c[adv], linestyle="--", color="gray" if "ppo" in label.lower() else "black", linewidth=1, label=label)
+        cmap = matplotlib.colormaps["viridis"]
+        for i, (label, c) in enumerate(curves.items()):
+            ax.plot(ratios, c[adv], color=cmap(i / max(len(curves) - 1, 1)), linewidth=2, label=label)
+        ax.axvline(1.0, color="lightgray", linewidth=0.8)
+        ax.set_title(f"advantage A = {adv:+g}")
+        ax.set_xlabel("probability ratio r")
+        ax.set_ylabel("drift")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110)

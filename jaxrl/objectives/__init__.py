@@ -221,3 +221,16 @@ __all__ = [
     "PolicyLossInputs", "drift_features", "fit_drift_to_ppo", "get_objective", "is_saved_objective", "load_objective",
     "make_learned_objective", "make_objective", "resolve_objective", "save_objective",
 ]
+
+
+def drift_curve(objective: Objective, meta_params, ratios, advantage: float, progress: float = 0.0,
+                num_updates: float = 1000.0, clip_eps: float = 0.2):
+    """``[K]`` drift of ``objective`` at ``ratios [K]`` for one advantage value and training
+    progress (the papers' figures: drift against r for a positive and a negative advantage)."""
+    ratios = jnp.asarray(ratios, jnp.float32)
+    x = PolicyLossInputs(jnp.log(ratios), jnp.full_like(ratios, advantage), jnp.zeros_like(ratios),
+                         jnp.float32(clip_eps), jnp.float32(progress), jnp.float32(num_updates))
+    return objective.drift(meta_params, x)
+
+
+__all__.append("drift_curve")

@@ -24,6 +24,7 @@ from jaxrl.evaluation.scores import load_score_table
 from jaxrl.evolution import experiment as search_driver
 from jaxrl.evolution.strategies import FITNESS_SHAPINGS
 from jaxrl.objectives import DRIFT_INITS, LEARNED_OBJECTIVES, save_objective
+from jaxrl.objectives.inspect import write_drift_figure
 from jaxrl.training.loop import make_runner
 from jaxrl.training.meta import META_STRATEGIES, MetaConfig, make_meta_training
 
@@ -131,6 +132,8 @@ def make_hooks(cfg) -> search_driver.SearchHooks:
     search = cfg.search
     objective = _objective(search)
     best = {"value": -np.inf}
+    inner = inner_training_config(cfg.experiment, search).algo
+    inner_updates = max(1, search.inner_timesteps // (inner.num_envs * inner.rollout_len))
 
     def seed0(state):
         return jax.tree.map(lambda x: np.asarray(x[0]), jax.device_get(state.agent_state.params))
@@ -143,6 +146,9 @@ def make_hooks(cfg) -> search_driver.SearchHooks:
         if score > best["value"] or not (run_dir.path / BEST_DIR).exists():
             best["value"] = score
             save_objective(run_dir.path / BEST_DIR, objective, seed0(state), info)
+            write_drift_figure(run_dir.path / BEST_DIR / "drift.png", objective, seed0(state),
+                               f"{search.objective} meta-trained on {cfg.experiment.env}, chunk {chunks_done}",
+                               num_updates=inner_updates)
 
     def summary(cfg_, state):
         best_info = json.loads((Path(cfg_.experiment.out_dir) / BEST_DIR / "objective.json").read_text())["info"] \
