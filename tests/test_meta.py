@@ -52,3 +52,60 @@ def test_meta_training_increases_fitness():
     keys = jax.random.split(jax.random.PRNGKey(123), 64)
     before, after = float(held_out(keys, start).mean()), float(held_out(keys, state.agent_state.params).mean())
     assert after > before + 0.15, (before, after)
+
+
+def test_meta_presets_resolve():
+    from pathlib import Path
+
+    from jaxrl.training.meta_experiment import resolve
+
+    root = Path(__file__).resolve().parents[1]
+    presets = sorted((root / "configs").glob("meta_*.yaml"))
+    assert {"meta_lpo_cartpole.yaml", "meta_ta_lpo_cartpole.yaml", "meta_lpo_breakout_minatar.yaml"} <= {p.name for p in presets}
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(root)  # presets name inner PPO presets relative to the repository root
+    try:
+        for preset in presets:
+            cfg = resolve(["--config", str(preset)])
+            assert cfg.search.objective in ("lpo", "ta_lpo")
+    finally:
+        os.chdir(cwd)
+
+
+def test_meta_train_command_writes_objectives_and_refuses_bad_input(tmp_path, capsys):
+    """End to end on a tiny setting: the run directory, best/ and final/ objectives with their
+    drift figure, summary fields; a saved objective then trains with train.py; bad flags exit 2."""
+    import json
+
+    from jaxrl.experiment import main as train_main
+    from jaxrl.objectives import is_saved_objective
+    from jaxrl.training.meta_experiment import main
+
+    out = tmp_path / "meta"
+    args = ["--objective", "ta_lpo", "--env", "probe/ObservationAndActionDependentReward", "--population", "4",
+            "--seeds-per-member", "1", "--generations", "2", "--num-chunks", "2", "--inner-timesteps", "512",
+            "--inner-eval-episodes", "8", "--eval-episodes", "2", "--drift-hidden", "4", "--drift-init", "random",
+            "--quiet", "--out-dir", str(out)]
+    assert main(args) == 0
+    for name in ("config.yaml", "metrics.jsonl", "summary.json", "fitness_curve.png", "curves.npz", "best/drift.png"):
+        assert (out / name).is_file(), name
+    assert is_saved_objective(out / "best") and is_saved_objective(out / "final")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["objective"] == "ta_lpo" and summary["generations"] == 2 and len(summary["final_returns"]) == 1
+    assert summary["best_eval_fitness"] is not None and summary["best_eval_fitness"] >= summary["final_return_mean"] - 1e-9
+
+    tiny = ["--env", "CartPole-v1", "--total-timesteps", "512", "--num-envs", "4", "--rollout-len", "32", "--num-chunks", "1",
+            "--eval-episodes", "2", "--hidden-sizes", "8", "--checkpoint-every", "0", "--quiet"]
+    assert train_main([*tiny, "--objective", str(out / "best"), "--out-dir", str(tmp_path / "train")]) == 0
+
+    capsys.readouterr()
+    for bad, flag in ((["--objective", "mdpo"], "--objective"), (["--population", "5"], "--population"),
+                      (["--inner-timesteps", "100"], "--inner-timesteps"), (["--env", "NoSuchEnv-v0"], "--env")):
+        assert main([*bad, "--out-dir", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert flag in err and "\n" not in err, err
+        assert not (tmp_path / "bad").exists()
+    assert main(args) == 2  # the run directory exists: no overwrite without --overwrite
+    assert "--out-dir" in capsys.readouterr().err

@@ -81,7 +81,11 @@ def _check(exp, search: MetaTrainConfig, sources: dict) -> None:
         raise ConfigError(f"{where('fitness_shaping')}: applies to openai_es only; allowed for {search.strategy}: auto")
     if search.inner_config and not Path(search.inner_config).is_file():
         raise ConfigError(f"{where('inner_config')}: {search.inner_config!r} is not a file")
-    inner = inner_training_config(exp, search)  # raises ConfigError naming the inner option
+    try:
+        inner = inner_training_config(exp, search)
+    except ConfigError as e:  # name the meta_train.py flags that set the inner run's
+        message = str(e).replace("--total-timesteps", "--inner-timesteps").replace("--eval-episodes", "--inner-eval-episodes")
+        raise ConfigError(f"inner PPO run: {message}") from None
     if inner.experiment.sweep:
         raise ConfigError(f"{where('inner_config')}: the inner PPO preset may not hold a sweep")
     if search.normalize_fitness and exp.env not in load_score_table():
