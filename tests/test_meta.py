@@ -1,6 +1,7 @@
 """Meta-training an objective: a generation of whole PPO runs in one program improves the objective."""
 import jax
 import numpy as np
+import pytest
 
 from jaxrl import envs
 from jaxrl.agents.ppo import PPOConfig, hparams_from_config, make_ppo
@@ -109,3 +110,41 @@ def test_meta_train_command_writes_objectives_and_refuses_bad_input(tmp_path, ca
         assert not (tmp_path / "bad").exists()
     assert main(args) == 2  # the run directory exists: no overwrite without --overwrite
     assert "--out-dir" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_meta_test_command_compares_objectives_per_horizon(tmp_path, capsys):
+    """A saved objective against PPO on one environment and horizon: both trained, one report
+    with both methods; bad input exits 2 with one line before anything is trained."""
+    import json
+
+    import jax
+
+    from jaxrl.evaluation.meta_test import main
+    from jaxrl.objectives import make_objective, save_objective
+
+    objective = make_objective("lpo", drift_hidden=4, drift_init="random")
+    save_objective(tmp_path / "best", objective, objective.init(jax.random.PRNGKey(0)))
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text("num_envs: 4\nrollout_len: 16\nhidden_sizes: [8]\nnum_chunks: 1\neval_episodes: 2\n")
+    out = tmp_path / "test"
+    args = [str(tmp_path / "best"), "--envs", "CartPole-v1", "--timesteps", "256", "--baselines", "ppo_clip",
+            "--num-seeds", "3", "--reps", "200", "--preset", f"CartPole-v1={preset}", "--out", str(out)]
+    assert main(args) == 0
+    result = json.loads((out / "meta_test.json").read_text())["results"]["256"]
+    methods = sorted(result["aggregates"])
+    assert len(methods) == 2 and methods[0].startswith("lpo (learned: ") and methods[1] == "ppo_clip", methods
+    assert (out / "horizon_256" / "report.md").is_file()
+
+    capsys.readouterr()
+    for bad, flag in ((["--timesteps", "x"], "--timesteps"), (["--baselines", "sgd"], "--baselines"),
+                      (["--envs", "NoSuchEnv-v0"], "--envs"), (["--num-seeds", "0"], "--num-seeds")):
+        with_bad = [*args[:1], "--envs", "CartPole-v1", "--timesteps", "256", *bad, "--out", str(tmp_path / "bad")]
+        try:
+            code = main(with_bad)
+        except SystemExit as e:
+            code = e.code
+        assert code == 2
+        err = capsys.readouterr().err.strip()
+        assert flag in err and "\n" not in err, err
+        assert not (tmp_path / "bad").exists()
