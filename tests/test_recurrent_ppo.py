@@ -163,3 +163,18 @@ def test_cli_run_and_saved_recurrent_policy(tmp_path):
     np.testing.assert_array_equal(total, 2.0)
     action, next_state = policy(obs[0])  # one unbatched observation, from the initial state
     assert action.shape == () and jax.tree.leaves(next_state)[0].shape == (32,)
+
+
+def test_masked_cartpole_sees_positions_not_velocities():
+    """MaskedCartPole-v1 = CartPole-v1 with only cart position and pole angle (obs and final_obs), same dynamics."""
+    full, masked = envs.make("CartPole-v1"), envs.make("MaskedCartPole-v1")
+    params = full.default_params
+    assert masked.observation_space(params).shape == (2,)
+    (s_full, o_full), (s_masked, o_masked) = full.reset(jax.random.PRNGKey(0), params), masked.reset(jax.random.PRNGKey(0), params)
+    np.testing.assert_array_equal(o_masked, o_full[jnp.array([0, 2])])
+    for t in range(3):
+        s_full, ts_full = full.step(jax.random.PRNGKey(t), s_full, jnp.int32(t % 2), params)
+        s_masked, ts_masked = masked.step(jax.random.PRNGKey(t), s_masked, jnp.int32(t % 2), params)
+        np.testing.assert_array_equal(ts_masked.obs, ts_full.obs[jnp.array([0, 2])])
+        np.testing.assert_array_equal(ts_masked.final_obs, ts_full.final_obs[jnp.array([0, 2])])
+        assert float(ts_masked.reward) == float(ts_full.reward)

@@ -4,6 +4,7 @@ Names:
     * any gymnax id (``CartPole-v1``, ``Breakout-MinAtar``, ``Pendulum-v1`` ...)
     * ``brax/<name>`` (``brax/hopper``, ``brax/ant``, ``brax/inverted_pendulum`` ...)
     * ``probe/<name>`` (see :mod:`jaxrl.envs.probes`)
+    * partially observable variants of gymnax tasks (``MaskedCartPole-v1``, see ``MASKED_ENVS``)
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import gymnax
 from jaxrl.envs.core import Box, Env
 from jaxrl.envs.gymnax_adapter import GymnaxEnv
 from jaxrl.envs.probes import PROBES
-from jaxrl.envs.wrappers import FlattenObservation, RescaleAction
+from jaxrl.envs.wrappers import FlattenObservation, MaskObservation, RescaleAction
 
 BRAX_ENVS = (
     "ant",
@@ -31,6 +32,10 @@ BRAX_ENVS = (
 )
 
 
+# Partially observable variants: name -> (gymnax id, observation features kept).
+# MaskedCartPole-v1 sees cart position and pole angle, not their velocities (POPGym's stateless CartPole).
+MASKED_ENVS = {"MaskedCartPole-v1": ("CartPole-v1", (0, 2))}
+
 _CUSTOM: dict = {}
 
 # gymnax ids whose construction downloads a data set: jaxrl never fetches data at run time.
@@ -45,7 +50,7 @@ def register(name: str, factory) -> None:
 def registered_envs() -> list[str]:
     """Every name :func:`make` accepts."""
     gymnax_ids = [n for n in gymnax.registered_envs if n not in DOWNLOADING_GYMNAX_ENVS]
-    return gymnax_ids + [f"brax/{n}" for n in BRAX_ENVS] + [f"probe/{n}" for n in PROBES] + list(_CUSTOM)
+    return gymnax_ids + [f"brax/{n}" for n in BRAX_ENVS] + [f"probe/{n}" for n in PROBES] + list(MASKED_ENVS) + list(_CUSTOM)
 
 
 class UnknownEnvironmentError(ValueError):
@@ -74,6 +79,9 @@ def make_raw(name: str, **kwargs) -> Env:
         if probe is None:
             raise UnknownEnvironmentError(unknown_env_message(name))
         return probe(**kwargs)
+    if name in MASKED_ENVS:
+        base, keep = MASKED_ENVS[name]
+        return MaskObservation(GymnaxEnv(base, **kwargs), keep)
     if name in DOWNLOADING_GYMNAX_ENVS:
         raise UnknownEnvironmentError(f"environment {name!r} downloads a data set when built, which jaxrl does not do at run time")
     if name in gymnax.registered_envs:

@@ -1,8 +1,8 @@
-"""Environment wrappers: flattening, action rescaling, episode statistics,
-vectorisation and running observation normalisation.
+"""Environment wrappers: flattening, action rescaling, observation masking, episode
+statistics, vectorisation and running observation normalisation.
 
 All wrappers keep the :class:`~jaxrl.envs.core.Env` protocol. Single-env
-wrappers (flatten, action rescale, episode statistics) are elementwise and are
+wrappers (flatten, action rescale, masking, episode statistics) are elementwise and are
 applied before :class:`VecEnv`; :class:`NormalizeObservation` needs a batch and
 wraps a :class:`VecEnv`.
 """
@@ -65,6 +65,37 @@ class RescaleAction(Wrapper):
     def action_space(self, params):
         shape = self.env.action_space(params).shape
         return Box(low=-np.ones(shape, np.float32), high=np.ones(shape, np.float32), shape=shape)
+
+
+class MaskObservation(Wrapper):
+    """Keeps only the observation features ``keep`` of a flat ``[obs_dim]`` observation.
+
+    Turns a fully observed task into a partially observed one (CartPole
+    without its velocities): a policy has to infer the hidden features from
+    the history, which needs memory (``--recurrent gru``).
+    """
+
+    def __init__(self, env: Env, keep: tuple[int, ...]):
+        super().__init__(env)
+        self.keep = tuple(int(i) for i in keep)
+        self._index = np.asarray(self.keep, np.int32)
+
+    def _mask(self, obs):
+        return obs[..., self._index]
+
+    def reset(self, key, params):
+        state, obs = self.env.reset(key, params)
+        return state, self._mask(obs)
+
+    def step(self, key, state, action, params):
+        state, ts = self.env.step(key, state, action, params)
+        return state, ts._replace(obs=self._mask(ts.obs), final_obs=self._mask(ts.final_obs))
+
+    def observation_space(self, params):
+        space = self.env.observation_space(params)
+        low = np.broadcast_to(np.asarray(space.low, np.float32), space.shape)[..., self._index]
+        high = np.broadcast_to(np.asarray(space.high, np.float32), space.shape)[..., self._index]
+        return Box(low=low, high=high, shape=low.shape)
 
 
 class EpisodeStatisticsState(NamedTuple):
