@@ -162,7 +162,8 @@ def test_novelty_search_escapes_the_deceptive_maze_where_fitness_ga_does_not():
 def test_openai_es_and_ga_improve_cartpole_return():
     for strategy in ("openai_es", "ga"):
         result = evolve(strategy=strategy, env="CartPole-v1", population=64, generations=12, episodes=1,
-                        episode_len=200, sigma=0.1 if strategy == "openai_es" else 0.05, num_chunks=1, quiet=True)
+                        episode_len=200, sigma=0.1 if strategy == "openai_es" else 0.05, num_chunks=1,
+                        eval_episodes=1, quiet=True)
         pop = result.population_returns[:, 0]  # [G, N]
         assert pop[-3:].mean() > 2 * pop[:3].mean() + 20, (strategy, pop.mean(-1))
 
@@ -255,8 +256,11 @@ def test_vmapped_seeds_equal_single_runs():
     cfg = resolve(["--strategy", "snes", "--env", "DeceptiveMaze-v0", "--population", "6", "--generations", "3",
                    "--episodes", "1", "--episode-len", "10", "--num-chunks", "1", "--eval-episodes", "1", "--num-seeds", "2"])
     _, _, runner, keys, hparams = build(cfg)
-    both, both_metrics = jax.jit(jax.vmap(runner.run_chunk, in_axes=(0, None, None)))(jax.vmap(runner.init, in_axes=(0, None))(keys, hparams), hparams, 0)
-    single, metrics = jax.jit(runner.run_chunk)(runner.init(keys[1], hparams), hparams, 0)
+    def run_both(keys):
+        return jax.vmap(lambda k: runner.run_chunk(runner.init(k, hparams), hparams, 0))(keys)
+
+    both, both_metrics = jax.jit(run_both)(keys)
+    single, metrics = jax.jit(lambda k: runner.run_chunk(runner.init(k, hparams), hparams, 0))(keys[1])
     np.testing.assert_allclose(both_metrics["population_returns"][1], metrics["population_returns"], rtol=1e-5, atol=1e-6)
     for a, b in zip(jax.tree.leaves(jax.tree.map(lambda x: x[1], both)), jax.tree.leaves(single)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
