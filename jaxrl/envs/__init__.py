@@ -1,6 +1,7 @@
 """Environments: one protocol, adapters for gymnax and brax, wrappers, probes, registry."""
 from jaxrl.envs.core import Box, Discrete, Env, Wrapper
 from jaxrl.envs.deceptive_maze import DeceptiveMaze
+from jaxrl.envs.levels.maze import Maze
 from jaxrl.envs.registry import UnknownEnvironmentError, make, make_raw, register, registered_envs
 from jaxrl.envs.wrappers import (
     EpisodeStatistics,
@@ -14,6 +15,7 @@ from jaxrl.envs.wrappers import (
 )
 
 register("DeceptiveMaze-v0", DeceptiveMaze)  # novelty search's deceptive navigation task
+register("Maze", Maze)  # partially observable grid maze with designable levels (curricula)
 
 __all__ = [
     "Box", "DeceptiveMaze", "Discrete", "Env", "Wrapper", "UnknownEnvironmentError", "make", "make_raw", "register", "registered_envs",

@@ -1,0 +1,15 @@
+"""Environments with designable levels: a level is the env's params (see :mod:`jaxrl.curricula`)."""
+from jaxrl.envs.levels.maze import (
+    HELD_OUT_MAZES,
+    Level,
+    Maze,
+    generate_level,
+    held_out_levels,
+    level_from_strings,
+    mutate_level,
+    render_level,
+    shortest_path_length,
+)
+
+__all__ = ["HELD_OUT_MAZES", "Level", "Maze", "generate_level", "held_out_levels", "level_from_strings", "mutate_level",
+           "render_level", "shortest_path_length"]
