@@ -57,6 +57,23 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def options_to_argv(options: dict) -> list[str]:
+    """Keyword options of a notebook entry point (``train(num_seeds=4, ...)``) as CLI flags:
+    booleans as ``--x`` / ``--no-x``, dicts as ``k=v,...``, sequences comma-separated."""
+    argv = []
+    for key, value in options.items():
+        flag = _flag(key)
+        if isinstance(value, bool):
+            argv.append(flag if value else "--no-" + key.replace("_", "-"))
+        elif isinstance(value, dict):
+            argv += [flag, ",".join(f"{k}={v}" for k, v in value.items())]
+        elif isinstance(value, (list, tuple)):
+            argv += [flag, ",".join(map(str, value))]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
 def _suggest(name: str, options) -> str:
     close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""

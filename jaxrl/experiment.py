@@ -24,7 +24,7 @@ import numpy as np
 
 from jaxrl import envs
 from jaxrl.agents import ALGORITHMS
-from jaxrl.cli import ConfigError, ExperimentConfig, ResolvedConfig, resolve
+from jaxrl.cli import ConfigError, ExperimentConfig, ResolvedConfig, resolve, options_to_argv
 from jaxrl.io import Progress, RunDirectory, plot_learning_curves
 from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
 from jaxrl.io.loggers import LoggerUnavailable, TensorBoardLogger, WandbLogger, check_available
@@ -309,19 +309,9 @@ def train(**options) -> ExperimentResult:
     Options are the CLI's option names with underscores; ``sweep`` is a dict of lists.
     Nothing is written unless ``out_dir`` is given.
     """
-    argv = []
     sweep = options.pop("sweep", {})
     write = bool(options.get("out_dir"))
-    for key, value in options.items():
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            argv.append(flag if value else "--no-" + key.replace("_", "-"))
-        elif isinstance(value, dict):
-            argv += [flag, ",".join(f"{k}={v}" for k, v in value.items())]
-        elif isinstance(value, (list, tuple)):
-            argv += [flag, ",".join(map(str, value))]
-        else:
-            argv += [flag, str(value)]
+    argv = options_to_argv(options)
     for key, values in sweep.items():
         argv += ["--sweep", f"{key}=" + ",".join(map(str, values))]
     return run_experiment(resolve(argv, prog="jaxrl.experiment.train"), write=write)

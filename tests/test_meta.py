@@ -38,8 +38,8 @@ def test_meta_training_increases_fitness():
     env, inner, hp = _probe_problem()
     start = jax.tree.map(lambda x: 3.0 * x, hp.objective_params)
     generations = 15
-    agent = make_meta_training(MetaConfig(population=16, seeds_per_member=4, sigma=0.1, lr=0.05, eval_seeds=4),
-                               inner, env.default_params, hp, start, generations)
+    agent = make_meta_training(MetaConfig(population=16, seeds_per_member=4, sigma=0.1, lr=0.05),
+                               inner, env.default_params, hp, start, generations, eval_seeds=4)
     runner = make_runner(agent, env.default_params, generations, evaluate_each_chunk=False)
     state = jax.jit(runner.init)(jax.random.PRNGKey(0), ())
     chunk = jax.jit(runner.run_chunk)

@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from jaxrl import envs
-from jaxrl.cli import ConfigError, _coerce, _flag, _Parser, _suggest, _validate_values, load_yaml_config
+from jaxrl.cli import ConfigError, _coerce, _flag, _Parser, _suggest, _validate_values, load_yaml_config, options_to_argv
 from jaxrl.config import option
 from jaxrl.envs import Box, Discrete
 from jaxrl.evolution.fitness import final_observation
@@ -404,18 +404,8 @@ def evolve(behaviour_fn: Callable = final_observation, **options) -> EvolutionRe
     unless ``out_dir`` is given. ``behaviour_fn`` (``final_obs -> [B]``) sets
     novelty search's behaviour characterisation.
     """
-    argv = []
     write = bool(options.get("out_dir"))
-    for key, value in options.items():
-        flag = _flag(key)
-        if isinstance(value, bool):
-            argv.append(flag if value else "--no-" + key.replace("_", "-"))
-        elif isinstance(value, dict):
-            argv += [flag, ",".join(f"{k}={v}" for k, v in value.items())]
-        elif isinstance(value, (list, tuple)):
-            argv += [flag, ",".join(map(str, value))]
-        else:
-            argv += [flag, str(value)]
+    argv = options_to_argv(options)
     if not write:
         argv += ["--checkpoint-every", "0"]
     return run_evolution(resolve(argv, prog="jaxrl.evolution.evolve"), write=write, behaviour_fn=behaviour_fn)

@@ -39,8 +39,7 @@ class MetaConfig:
     seeds_per_member: int = option(2, "inner PPO runs per candidate; fitness is their mean final return", minimum=1)
     sigma: float = option(0.03, "ES perturbation std of the objective parameters")
     lr: float = option(0.01, "Adam step size of the ES mean")
-    fitness_shaping: str = option("auto", "fitness shaping of openai_es (auto: centred ranks)", choices=FITNESS_SHAPINGS)
-    eval_seeds: int = option(8, "inner runs with the search mean after each chunk (the evaluation)", minimum=1)
+    fitness_shaping: str = option("auto", "openai_es fitness shaping (auto: centred ranks)", choices=FITNESS_SHAPINGS)
 
 
 class MetaState(NamedTuple):
@@ -80,7 +79,7 @@ def population_fitness(run: Callable, key, population_params, seeds_per_member: 
 
 
 def make_meta_training(cfg: MetaConfig, inner_agent: Agent, env_params, base_hparams, initial_params,
-                       generations: int, fitness_transform: Callable = lambda r: r) -> Agent:
+                       generations: int, eval_seeds: int = 8, fitness_transform: Callable = lambda r: r) -> Agent:
     """The meta-search as an :class:`Agent`: ``update`` is one generation.
 
     Args:
@@ -88,6 +87,7 @@ def make_meta_training(cfg: MetaConfig, inner_agent: Agent, env_params, base_hpa
         base_hparams: the inner run's hyperparameters; ``objective_params`` is replaced.
         initial_params: starting objective parameters (the ES mean at generation 0).
         generations: generations of a full run.
+        eval_seeds: inner runs trained with the search mean by ``evaluate`` (after each chunk).
         fitness_transform: ``returns -> fitness`` applied to every inner return
             (e.g. normalisation by random and PPO reference returns); maximised.
 
@@ -118,7 +118,7 @@ def make_meta_training(cfg: MetaConfig, inner_agent: Agent, env_params, base_hpa
     def evaluate(key, state: MetaState, env_params_, hparams):
         """``[eval_seeds]`` fitness of fresh inner runs trained with the search mean."""
         del env_params_, hparams
-        keys = jax.random.split(key, cfg.eval_seeds)
+        keys = jax.random.split(key, eval_seeds)
         return fitness_transform(jax.vmap(lambda k: run(k, state.params))(keys))
 
     def act(params, obs, key, deterministic=True):

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxrl import envs
@@ -22,29 +21,23 @@ from jaxrl.cli import resolve as resolve_training
 from jaxrl.config import option
 from jaxrl.evaluation.scores import load_score_table
 from jaxrl.evolution import experiment as search_driver
-from jaxrl.evolution.strategies import FITNESS_SHAPINGS
 from jaxrl.objectives import DRIFT_INITS, LEARNED_OBJECTIVES, save_objective
 from jaxrl.objectives.inspect import write_drift_figure
 from jaxrl.training.loop import make_runner
-from jaxrl.training.meta import META_STRATEGIES, MetaConfig, make_meta_training
+from jaxrl.training.meta import MetaConfig, make_meta_training
 
 BEST_DIR, FINAL_DIR = "best", "final"
 
 
 @dataclasses.dataclass(frozen=True)
-class MetaTrainConfig:
-    """Options of a meta-training run (all static: they fix the compiled program)."""
+class MetaTrainConfig(MetaConfig):
+    """Options of a meta-training run: the outer search's (:class:`MetaConfig`), the objective's
+    and the inner runs' (all static: they fix the compiled program)."""
 
     objective: str = option("lpo", "objective to meta-learn", choices=LEARNED_OBJECTIVES)
     drift_hidden: int = option(128, "hidden units of the drift network", minimum=1)
     drift_init: str = option("ppo", "initial ES mean: the drift fitted to PPO-clip's, or a random network", choices=DRIFT_INITS)
     ta_log_horizon: bool = option(False, "ta_lpo also sees log(number of updates) (off when meta-training at one horizon)")
-    strategy: str = option("openai_es", "outer search strategy", choices=META_STRATEGIES)
-    population: int = option(64, "candidate objectives per generation (even for openai_es: antithetic pairs)", minimum=2)
-    seeds_per_member: int = option(2, "inner PPO runs per candidate; fitness is their mean final return", minimum=1)
-    sigma: float = option(0.03, "ES perturbation std of the objective parameters")
-    lr: float = option(0.01, "Adam step size of the ES mean")
-    fitness_shaping: str = option("auto", "openai_es fitness shaping (auto: centred ranks)", choices=FITNESS_SHAPINGS)
     inner_config: str = option("", "PPO preset (YAML) of the inner runs; empty: train.py's PPO defaults")
     inner_timesteps: int = option(100_000, "environment steps of every inner PPO run", minimum=1)
     inner_eval_episodes: int = option(16, "evaluation episodes at the end of every inner run (its fitness)", minimum=1)
@@ -116,10 +109,8 @@ def build(cfg):
     inner_cfg = inner_training_config(exp, search)
     env, inner_agent, _, _, _, member_hparams = build_training(inner_cfg)
     base_hparams = jax.tree.map(lambda x: x[0], member_hparams)  # one member: no sweep, any seed
-    meta = MetaConfig(search.strategy, search.population, search.seeds_per_member, search.sigma, search.lr,
-                      search.fitness_shaping, exp.eval_episodes)
-    agent = make_meta_training(meta, inner_agent, env.default_params, base_hparams, base_hparams.objective_params,
-                               exp.generations, fitness_transform(exp.env, search.normalize_fitness))
+    agent = make_meta_training(search, inner_agent, env.default_params, base_hparams, base_hparams.objective_params,
+                               exp.generations, exp.eval_episodes, fitness_transform(exp.env, search.normalize_fitness))
     runner = make_runner(agent, env.default_params, exp.num_chunks)
     keys = jax.random.split(jax.random.PRNGKey(exp.seed), exp.num_seeds)
     return env, agent, runner, keys, ()
