@@ -1,0 +1,31 @@
+"""Environment-design curricula: DR, PLR, robust PLR and ACCEL over levels that are env params."""
+from jaxrl.curricula.buffer import (
+    LevelBuffer,
+    empty_buffer,
+    insert_level,
+    insert_levels,
+    replay_distribution,
+    score_weights,
+    staleness_weights,
+    update_replayed,
+)
+from jaxrl.curricula.curriculum import (
+    METHODS,
+    MUTATE,
+    NEW,
+    REPLAY,
+    Curriculum,
+    CurriculumConfig,
+    CurriculumState,
+    LevelInfo,
+    LevelScores,
+    make_curriculum,
+    validate_curriculum,
+)
+from jaxrl.curricula.scores import best_returns, max_mc, positive_value_loss
+
+__all__ = [
+    "LevelBuffer", "empty_buffer", "insert_level", "insert_levels", "replay_distribution", "score_weights", "staleness_weights",
+    "update_replayed", "METHODS", "MUTATE", "NEW", "REPLAY", "Curriculum", "CurriculumConfig", "CurriculumState", "LevelInfo",
+    "LevelScores", "make_curriculum", "validate_curriculum", "best_returns", "max_mc", "positive_value_loss",
+]

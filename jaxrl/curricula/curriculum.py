@@ -1,0 +1,188 @@
+"""Environment-design curricula behind one interface: ``Curriculum(init, sample, update)``.
+
+* ``dr``: domain randomisation, every batch is freshly generated.
+* ``plr``: Prioritized Level Replay (Jiang et al. 2021): with probability
+  ``replay_prob`` (once the buffer is at least ``min_fill`` full) the batch is
+  replayed from the level buffer, else generated; new levels are scored and
+  inserted. The agent trains on both.
+* ``robust_plr``: the same, but the agent takes no gradient step on new levels,
+  only on replayed ones (Jiang et al. 2021, "Replay-Guided Adversarial
+  Environment Design").
+* ``accel``: robust PLR whose step after every replay edits the replayed levels
+  (``num_edits`` mutations each) and scores the children for insertion, without
+  a gradient step on them (Parker-Holder et al. 2022).
+
+A batch has one kind (new, replayed or mutated) for all its ``num_levels``
+levels, as in minimax and JaxUED. Every function is pure and jittable; the
+state is a pytree, so it is vmapped over seeds and checkpointed with the agent.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxrl.config import option
+from jaxrl.curricula.buffer import (
+    PRIORITIZATIONS,
+    LevelBuffer,
+    advance_time,
+    empty_buffer,
+    fill_ratio,
+    insert_levels,
+    replay_distribution,
+    sample_indices,
+    update_replayed,
+)
+from jaxrl.curricula.scores import SCORES
+from jaxrl.envs.core import select_tree
+
+METHODS = ("dr", "plr", "robust_plr", "accel")
+NEW, REPLAY, MUTATE = 0, 1, 2  # LevelInfo.kind
+
+
+@dataclasses.dataclass(frozen=True)
+class CurriculumConfig:
+    """Options of a curriculum (static: they fix shapes or structure, or are closed over)."""
+
+    method: str = option("robust_plr", "curriculum", choices=METHODS)
+    num_levels: int = option(16, "levels per batch (one per training env)", minimum=1)
+    capacity: int = option(4000, "level buffer capacity", minimum=1)
+    replay_prob: float = option(0.8, "probability of replaying from the buffer once it is min_fill full", minimum=0.0)
+    min_fill: float = option(0.5, "fraction of the buffer to fill before replaying", minimum=0.0)
+    prioritization: str = option("rank", "replay prioritisation of scores", choices=PRIORITIZATIONS)
+    temperature: float = option(0.3, "prioritisation temperature beta", minimum=1e-6)
+    staleness_coef: float = option(0.3, "weight rho of the staleness distribution in the replay mix", minimum=0.0)
+    score: str = option("maxmc", "regret score: positive value loss (pvl) or MaxMC", choices=SCORES)
+    num_edits: int = option(8, "edits per mutated level (accel)", minimum=1)
+
+
+class CurriculumState(NamedTuple):
+    """``buffer``: the level buffer (``()`` for dr); ``parents``: last replayed batch (accel's
+    next parents, leaves ``[num_levels, ...]``); ``mutate_next``: ``[]`` bool, the next batch is mutated."""
+
+    buffer: Any
+    parents: Any
+    mutate_next: jax.Array
+
+
+class LevelInfo(NamedTuple):
+    """What ``sample`` says about its batch.
+
+    Attributes:
+        kind: ``[]`` int32, ``NEW``, ``REPLAY`` or ``MUTATE``.
+        indices: ``[B]`` int32 buffer slots of replayed levels (0 otherwise).
+        train: ``[]`` bool, the agent takes a gradient step on this batch.
+        max_returns: ``[B]`` float32 best return stored for each level (``-inf`` if new), for MaxMC.
+    """
+
+    kind: jax.Array
+    indices: jax.Array
+    train: jax.Array
+    max_returns: jax.Array
+
+
+class LevelScores(NamedTuple):
+    """``score [B]`` (regret estimate) and ``max_return [B]`` (best return now known) per level."""
+
+    score: jax.Array
+    max_return: jax.Array
+
+
+class Curriculum(NamedTuple):
+    """Pure functions of a curriculum.
+
+    Attributes:
+        init: ``key -> CurriculumState``.
+        sample: ``(key, state) -> (state, levels [B, ...], LevelInfo)``.
+        update: ``(state, levels, LevelScores, LevelInfo) -> state``.
+        config: the :class:`CurriculumConfig`.
+    """
+
+    init: Callable
+    sample: Callable
+    update: Callable
+    config: CurriculumConfig
+
+
+def validate_curriculum(cfg: CurriculumConfig) -> str | None:
+    """Host-side checks (the message names the flag), None if fine."""
+    if cfg.method not in METHODS:
+        return f"--method: {cfg.method!r} is not one of {', '.join(METHODS)}"
+    if not 0.0 <= cfg.replay_prob <= 1.0:
+        return f"--replay-prob must be in [0, 1], got {cfg.replay_prob}"
+    if not 0.0 <= cfg.min_fill <= 1.0:
+        return f"--min-fill must be in [0, 1], got {cfg.min_fill}"
+    if not 0.0 <= cfg.staleness_coef <= 1.0:
+        return f"--staleness-coef must be in [0, 1], got {cfg.staleness_coef}"
+    if cfg.method != "dr" and cfg.capacity < cfg.num_levels:
+        return f"--capacity ({cfg.capacity}) must hold at least one batch of {cfg.num_levels} levels"
+    return None
+
+
+def make_curriculum(cfg: CurriculumConfig, generate: Callable, mutate: Callable | None = None) -> Curriculum:
+    """Builds ``cfg.method`` over a level generator (and mutator for accel).
+
+    Args:
+        generate: ``key -> level`` (one unbatched level, e.g. :func:`jaxrl.envs.levels.generate_level`).
+        mutate: ``(key, level) -> level`` (accel only).
+    """
+    error = validate_curriculum(cfg)
+    if error:
+        raise ValueError(error)
+    if cfg.method == "accel" and mutate is None:
+        raise ValueError("accel needs a level mutator")
+    num = cfg.num_levels
+    robust = cfg.method in ("robust_plr", "accel")
+    accel = cfg.method == "accel"
+
+    def generate_batch(key):
+        return jax.vmap(generate)(jax.random.split(key, num))
+
+    def init(key) -> CurriculumState:
+        example = generate(key)
+        batch = jax.tree.map(lambda x: jnp.zeros((num,) + x.shape, x.dtype), example)
+        buffer = () if cfg.method == "dr" else empty_buffer(example, cfg.capacity)
+        return CurriculumState(buffer, batch if accel else (), jnp.zeros((), bool))
+
+    def sample(key, state: CurriculumState):
+        key_new, key_index, key_replay, key_mutate = jax.random.split(key, 4)
+        new = generate_batch(key_new)
+        no_slots = jnp.zeros(num, jnp.int32)
+        if cfg.method == "dr":
+            return state, new, LevelInfo(jnp.asarray(NEW), no_slots, jnp.asarray(True), jnp.full(num, -jnp.inf))
+        buffer: LevelBuffer = state.buffer
+        probs = replay_distribution(buffer, cfg.prioritization, cfg.temperature, cfg.staleness_coef)
+        indices = sample_indices(key_index, probs, num)
+        replay = (fill_ratio(buffer) >= cfg.min_fill) & jax.random.bernoulli(key_replay, cfg.replay_prob)
+        kind = jnp.where(replay, REPLAY, NEW)
+        levels = select_tree(replay, jax.tree.map(lambda x: x[indices], buffer.levels), new)
+        if accel:
+            children = jax.vmap(mutate)(jax.random.split(key_mutate, num), state.parents)
+            kind = jnp.where(state.mutate_next, MUTATE, kind)
+            levels = select_tree(state.mutate_next, children, levels)
+        is_replay = kind == REPLAY
+        info = LevelInfo(
+            kind=kind.astype(jnp.int32),
+            indices=jnp.where(is_replay, indices, 0).astype(jnp.int32),
+            train=is_replay if robust else jnp.asarray(True),
+            max_returns=jnp.where(is_replay, buffer.max_returns[indices], -jnp.inf),
+        )
+        return state, levels, info
+
+    def update(state: CurriculumState, levels, scores: LevelScores, info: LevelInfo) -> CurriculumState:
+        if cfg.method == "dr":
+            return state
+        buffer = advance_time(state.buffer, num)
+        is_replay = info.kind == REPLAY
+        replayed = update_replayed(buffer, info.indices, scores.score, scores.max_return)
+        inserted = insert_levels(buffer, levels, scores.score, scores.max_return)
+        buffer = select_tree(is_replay, replayed, inserted)
+        if accel:
+            # The replayed batch becomes the parents of the next (mutated) batch.
+            return CurriculumState(buffer, select_tree(is_replay, levels, state.parents), is_replay)
+        return state._replace(buffer=buffer)
+
+    return Curriculum(init, sample, update, cfg)
