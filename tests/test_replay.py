@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from jaxrl.buffers import add, can_sample, init_buffer, sample, sample_indices
+from jaxrl.buffers.replay import PAIRWISE_REPEATS_MAX_BATCH, earlier_repeats
 
 
 def _item():
@@ -69,6 +70,32 @@ def test_sampling_is_uniform_over_subsets():
     np.testing.assert_allclose(freq, 0.1, atol=0.01)
     # Each position is marginally uniform too (no order bias from redrawing).
     np.testing.assert_allclose(np.bincount(idx[:, 1], minlength=5) / len(idx), 0.2, atol=0.01)
+
+
+def test_both_repeat_markers_mark_exactly_the_later_copies():
+    # Hand-computed: positions 2 (repeats 0), 4 and 5 (repeat 1) are marked, first occurrences are not.
+    small = jnp.array([7, 3, 7, 9, 3, 3])
+    np.testing.assert_array_equal(np.asarray(earlier_repeats(small)), [0, 0, 1, 0, 1, 1])
+    # The pairwise comparison (small batches) and the sort (large ones) agree on many collisions,
+    # so the sampler draws the same indices whichever one its batch size selects.
+    big = np.random.default_rng(2).integers(0, 200, PAIRWISE_REPEATS_MAX_BATCH + 1).astype(np.int32)
+    expected = np.array([v in big[:i] for i, v in enumerate(big)])
+    np.testing.assert_array_equal(np.asarray(jax.jit(earlier_repeats)(big)), expected)
+    np.testing.assert_array_equal(np.asarray(jax.jit(earlier_repeats)(big[:-1])), expected[:-1])
+
+
+@pytest.mark.parametrize("batch_size", [40, PAIRWISE_REPEATS_MAX_BATCH + 8])
+def test_every_item_is_included_with_probability_batch_over_size(batch_size):
+    # Uniform without replacement: each of `size` items is in a batch with probability batch_size / size,
+    # on both sides of the pairwise / sort switch, and never twice in one batch.
+    size, draws = batch_size + batch_size // 2, 400
+    keys = jax.random.split(jax.random.PRNGKey(3), draws)
+    idx = np.asarray(jax.jit(jax.vmap(lambda k: sample_indices(k, jnp.int32(size), batch_size)))(keys))
+    assert all(len(set(row)) == batch_size for row in idx.tolist())
+    inclusion = np.bincount(idx.ravel(), minlength=size) / draws
+    p = batch_size / size  # 2/3; standard error of each frequency sqrt(p(1-p)/400) ~ 0.024
+    np.testing.assert_allclose(inclusion, p, atol=0.11)
+    np.testing.assert_allclose(inclusion.mean(), p, atol=1e-6)  # every batch has batch_size distinct items
 
 
 def test_buffer_is_a_vmappable_pytree():
