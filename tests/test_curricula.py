@@ -150,11 +150,16 @@ def test_accel_mutates_the_replayed_batch_next_without_training():
 
 def test_curriculum_vmaps_over_seeds():
     curriculum = make("accel")
-    states = jax.vmap(curriculum.init)(jax.random.split(jax.random.PRNGKey(0), 3))
-    states, levels, info = jax.vmap(curriculum.sample)(jax.random.split(jax.random.PRNGKey(1), 3), states)
+
+    @jax.jit
+    def one_cycle(key):
+        states = jax.vmap(curriculum.init)(jax.random.split(key, 3))
+        states, levels, info = jax.vmap(curriculum.sample)(jax.random.split(key, 3), states)
+        score = jnp.ones((3, 4))
+        return jax.vmap(curriculum.update)(states, levels, LevelScores(score, score), info), levels, info
+
+    states, levels, info = one_cycle(jax.random.PRNGKey(1))
     assert levels.wall_map.shape == (3, 4, 7, 7) and info.indices.shape == (3, 4)
-    score = jnp.ones((3, 4))
-    states = jax.vmap(curriculum.update)(states, levels, LevelScores(score, score), info)
     assert states.buffer.filled.shape == (3, 8)
 
 
