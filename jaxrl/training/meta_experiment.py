@@ -127,6 +127,9 @@ def make_hooks(cfg) -> search_driver.SearchHooks:
     search = cfg.search
     objective = _objective(search)
     best = {"value": -np.inf}
+    saved_best = Path(cfg.experiment.out_dir) / BEST_DIR / "objective.json"
+    if cfg.experiment.resume and saved_best.is_file():  # a resumed run keeps competing with its saved best
+        best["value"] = float(json.loads(saved_best.read_text())["info"].get("eval_fitness", -np.inf))
     inner = inner_training_config(cfg.experiment, search).algo
     inner_updates = max(1, search.inner_timesteps // (inner.num_envs * inner.rollout_len))
 
@@ -138,7 +141,7 @@ def make_hooks(cfg) -> search_driver.SearchHooks:
         info = {"env": cfg.experiment.env, "inner_timesteps": search.inner_timesteps, "chunk": chunks_done,
                 "eval_fitness": score, "normalised": search.normalize_fitness}
         save_objective(run_dir.path / FINAL_DIR, objective, seed0(state), info)
-        if score > best["value"] or not (run_dir.path / BEST_DIR).exists():
+        if score > best["value"]:
             best["value"] = score
             save_objective(run_dir.path / BEST_DIR, objective, seed0(state), info)
             write_drift_figure(run_dir.path / BEST_DIR / "drift.png", objective, seed0(state),
