@@ -115,9 +115,8 @@ def test_maze_walls_goal_and_rewards():
 def test_population_fitness_is_mean_first_episode_return_and_pools_observations():
     env = envs.make("DeceptiveMaze-v0", max_steps=10)
     actions = jnp.array([[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]])  # one "parameter" per individual: its action
-    fitness = make_population_fitness(env, env.default_params, lambda a, obs: a, num_episodes=2, num_steps=25,
-                                      behaviour_fn=lambda o: o[:1])
-    r = fitness(jax.random.PRNGKey(0), actions, None)
+    fitness = make_population_fitness(env, lambda a, obs: a, num_episodes=2, num_steps=25, behaviour_fn=lambda o: o[:1])
+    r = fitness(jax.random.PRNGKey(0), actions, None, env.default_params)
     single = [episode_rollout(jax.random.PRNGKey(1), lambda o, a=a: a, env, env.default_params, 25, None) for a in actions]
     np.testing.assert_allclose(r.returns, [float(s[0]) for s in single], atol=1e-6)  # deterministic: every episode alike
     np.testing.assert_allclose(r.behaviour[:, 0], [float(s[1][0]) for s in single], atol=1e-6)

@@ -85,13 +85,12 @@ def episode_rollout(key, act: Callable, env, env_params, num_steps: int, obs_sta
 
 def make_population_fitness(
     env,
-    env_params,
     apply_action: Callable,
     num_episodes: int,
     num_steps: int,
     behaviour_fn: Callable = final_observation,
 ) -> Callable:
-    """``fitness(key, population_params, obs_stats) -> Rollouts`` for a population.
+    """``fitness(key, population_params, obs_stats, env_params) -> Rollouts`` for a population.
 
     Args:
         env: a single (unvectorised) jaxrl env, e.g. ``jaxrl.envs.make(name)``.
@@ -101,18 +100,19 @@ def make_population_fitness(
         behaviour_fn: ``final_obs [obs_dim] -> [B]`` behaviour characterisation.
 
     The returned function takes ``population_params`` with a leading ``[N]``
-    axis on every leaf and ``obs_stats`` (a ``RunningMeanStd`` or None).
+    axis on every leaf, ``obs_stats`` (a ``RunningMeanStd`` or None) and the
+    env params every individual plays (traced: a level can change per call).
     """
 
-    def one(params, key, obs_stats):
+    def one(params, key, obs_stats, env_params):
         return episode_rollout(key, lambda o: apply_action(params, o), env, env_params, num_steps, obs_stats)
 
-    over_episodes = jax.vmap(one, in_axes=(None, 0, None))
-    over_population = jax.vmap(over_episodes, in_axes=(0, None, None))
+    over_episodes = jax.vmap(one, in_axes=(None, 0, None, None))
+    over_population = jax.vmap(over_episodes, in_axes=(0, None, None, None))
 
-    def fitness(key, population_params, obs_stats) -> Rollouts:
+    def fitness(key, population_params, obs_stats, env_params) -> Rollouts:
         keys = jax.random.split(key, num_episodes)  # shared by every individual
-        rets, finals, s1, s2, n = over_population(population_params, keys, obs_stats)  # [N, M, ...]
+        rets, finals, s1, s2, n = over_population(population_params, keys, obs_stats, env_params)  # [N, M, ...]
         behaviour = jnp.mean(jax.vmap(jax.vmap(behaviour_fn))(finals), axis=1)
         count = jnp.sum(n)
         mean = jnp.sum(s1, axis=(0, 1)) / jnp.maximum(count, 1.0)

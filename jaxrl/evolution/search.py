@@ -111,7 +111,7 @@ def make_problem(cfg: EvolutionConfig, env, behaviour_fn: Callable = final_obser
     def apply_action(params, obs):
         return network.apply(params, obs).mode()
 
-    fitness = make_population_fitness(env, env.default_params, apply_action, cfg.episodes, num_steps, behaviour_fn)
+    fitness = make_population_fitness(env, apply_action, cfg.episodes, num_steps, behaviour_fn)
     return EvolutionProblem(network, num_dims, unravel, strategy, fitness, num_steps)
 
 
@@ -146,10 +146,10 @@ def make_evolution(cfg: EvolutionConfig, env, generations: int, eval_episodes: i
         return EvolutionState(s, unravel(strategy.solution(s)), env_state, archive)
 
     def update(key, state: EvolutionState, env_params, hparams):
-        del env_params, hparams  # the fitness closes over the env's default params
+        del hparams
         key_ask, key_eval, key_tell = jax.random.split(key, 3)
         population, s = strategy.ask(key_ask, state.strategy)  # [N, D]
-        rollouts = problem.fitness(key_eval, jax.vmap(unravel)(population), obs_stats_of(state))
+        rollouts = problem.fitness(key_eval, jax.vmap(unravel)(population), obs_stats_of(state), env_params)
         selection, archive, novelty_mean = None, state.archive, jnp.zeros(())
         if cfg.novelty:
             novelty = knn_novelty(rollouts.behaviour, state.archive, cfg.novelty_k)

@@ -111,7 +111,7 @@ class DeepGAState(NamedTuple):
 def deep_ga_init(key, initial_population: jax.Array) -> DeepGAState:
     """``initial_population [N, D]`` is returned unchanged by the first ``ask``."""
     del key
-    n, d = initial_population.shape
+    n = initial_population.shape[0]
     return DeepGAState(initial_population, jnp.full((n,), jnp.inf), jnp.full((n,), jnp.inf), initial_population[0],
                        jnp.asarray(jnp.inf), jnp.zeros((), jnp.int32))
 
