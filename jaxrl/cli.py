@@ -48,9 +48,16 @@ class ExperimentConfig:
     resume: str = option("", "continue the run in this directory from its newest intact checkpoint, with its saved config")
     overwrite: bool = option(False, "replace an existing run directory")
     quiet: bool = option(False, "no progress output")
+    devices: str = option("1", "local devices the members (seeds x grid points) are sharded over: a count or 'all'; "
+                               "the member count must be a multiple of it")
+    seed_batch: int = option(0, "run the members in sequential batches of this many (one compiled program, same "
+                                "results and run directory); must divide the member count (0: all at once)", minimum=0)
 
 
 RUN_ONLY_OPTIONS = ("resume", "overwrite", "quiet")  # how to run, not what the run is: not saved in config.yaml
+
+
+COUNT_OR_ALL_OPTIONS = ("devices",)  # strings holding a count or "all": YAML may give them as integers
 
 
 def _flag(name: str) -> str:
@@ -131,6 +138,8 @@ def _coerce(name: str, value: Any, default: Any, where: str):
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(int(v) for v in items)
         if isinstance(default, str):
+            if name in COUNT_OR_ALL_OPTIONS and isinstance(value, int) and not isinstance(value, bool):
+                return str(value)  # "devices: 4" in a YAML file
             if not isinstance(value, str):
                 raise ValueError
             return value
@@ -303,6 +312,10 @@ def _check_consistency(cfg: ResolvedConfig, sources: dict) -> None:
     exp, algo = cfg.experiment, cfg.algo
     if exp.env not in envs.registered_envs():
         raise ConfigError(f"--env: {envs.registry.unknown_env_message(exp.env)}")
+    from jaxrl.parallel import plan_members
+    from jaxrl.training.sweep import expand_grid
+
+    plan_members(exp.devices, exp.num_seeds, len(expand_grid(exp.sweep)), exp.seed_batch)
     if hasattr(algo, "num_minibatches"):
         batch = algo.num_envs * algo.rollout_len
         if batch % algo.num_minibatches:

@@ -29,6 +29,7 @@ from jaxrl.io import Progress, RunDirectory, plot_learning_curves
 from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
 from jaxrl.io.loggers import LoggerUnavailable, TensorBoardLogger, WandbLogger, check_available
 from jaxrl.io.repro import reproducibility_record
+from jaxrl.parallel import MemberPlacement, concat_members, plan_members, split_members
 from jaxrl.training.loop import make_runner
 from jaxrl.training.sweep import expand_grid, grid_label, member_batch
 
@@ -139,8 +140,14 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
     num_grid, num_seeds = len(grid), exp.num_seeds
     num_members = num_grid * num_seeds
     steps_per_update = agent.env_steps_per_update
-    init_fn = jax.jit(jax.vmap(runner.init))
-    chunk_fn = jax.jit(jax.vmap(runner.run_chunk, in_axes=(0, 0, None)), donate_argnums=0)
+    # Members sharded over devices, and run in sequential batches of the same compiled program.
+    num_devices, batch_size = plan_members(exp.devices, num_seeds, num_grid, exp.seed_batch)
+    num_batches = num_members // batch_size
+    placement = MemberPlacement.on(num_devices)
+    init_fn = placement.jit(jax.vmap(runner.init), (0, 0))
+    chunk_fn = placement.jit(jax.vmap(runner.run_chunk, in_axes=(0, 0, None)), (0, 0, None), donate_argnums=0)
+    key_batches = [placement.put(k) for k in split_members(keys, num_batches)]
+    hparam_batches = [placement.put(h) for h in split_members(hparams, num_batches)]
 
     run_dir = RunDirectory(exp.out_dir)
     checkpointer = None
@@ -171,12 +178,16 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
     # Compile ahead of time so compile time is measured on its own.
     t0 = time.perf_counter()
     if state is None:
-        init_compiled = init_fn.lower(keys, hparams).compile()
-        state = init_compiled(keys, hparams)
-    else:
-        state = jax.device_put(state)
-    chunk_compiled = chunk_fn.lower(state, hparams, np.int32(0)).compile()
+        init_compiled = init_fn.lower(key_batches[0], hparam_batches[0]).compile()
+        states = [init_compiled(k, h) for k, h in zip(key_batches, hparam_batches)]
+    else:  # a checkpoint holds every member in order, whatever the batching or devices it was saved from
+        states = [placement.put(s) for s in split_members(state, num_batches)]
+    chunk_compiled = chunk_fn.lower(states[0], hparam_batches[0], np.int32(0)).compile()
     compile_seconds = time.perf_counter() - t0
+
+    def all_members(trees):
+        """Per-batch outputs -> one ``[M, ...]`` tree (the batch itself, untouched, when there is one)."""
+        return trees[0] if num_batches == 1 else concat_members(jax.device_get(trees))
 
     total_steps_per_seed = agent.num_updates * steps_per_update
     progress = Progress(total_steps_per_seed, enabled=not exp.quiet)
@@ -185,8 +196,9 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
     for chunk in range(start_chunk, runner.num_chunks):
         first = chunk * runner.chunk_len
         t = time.perf_counter()
-        state, metrics = chunk_compiled(state, hparams, np.int32(first))
-        metrics = jax.device_get(metrics)
+        outputs = [chunk_compiled(s, h, np.int32(first)) for s, h in zip(states, hparam_batches)]
+        states = [state for state, _ in outputs]
+        metrics = jax.device_get(all_members([m for _, m in outputs]))
         seconds = time.perf_counter() - t
         valid = np.asarray(metrics.pop("valid"))[0]
         params_finite = np.asarray(metrics.pop("params_finite"))
@@ -238,7 +250,7 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
         ):
             checkpointer.save(
                 chunks_done,
-                {"runner": state, "history": {"train_return": np.concatenate(history["train_return"]),
+                {"runner": all_members(states), "history": {"train_return": np.concatenate(history["train_return"]),
                                               "eval_returns": np.stack(history["eval_returns"])}},
                 {"chunks_done": chunks_done, "updates_done": done_updates,
                  "run_seconds": run_seconds + time.perf_counter() - t},
@@ -247,6 +259,7 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
         progress.update(done_updates * steps_per_update, chunk_sps, **{"return": last, "eval": _finite_mean(eval_returns)})
         run_seconds += time.perf_counter() - t  # the whole iteration: compute, metrics, checkpoint
     progress.close()
+    state = all_members(states)
     if checkpointer is not None:
         checkpointer.wait()  # the final checkpoint is committed before the run reports done
     for sink in sinks:

@@ -31,6 +31,7 @@ from jaxrl.experiment import check_out_dir
 from jaxrl.io import Progress, RunDirectory, plot_fitness_curves
 from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
 from jaxrl.io.repro import reproducibility_record
+from jaxrl.parallel import MemberPlacement, plan_members
 from jaxrl.training.loop import make_runner
 
 EXIT_BAD_INPUT = 2
@@ -53,6 +54,8 @@ class EvolveExperimentConfig:
     resume: str = option("", "continue the run in this directory from its newest intact checkpoint, with its saved config")
     overwrite: bool = option(False, "replace an existing run directory")
     quiet: bool = option(False, "no progress output")
+    devices: str = option("1", "local devices the seeds are sharded over: a count or 'all'; "
+                               "--num-seeds must be a multiple of it")
 
 
 RUN_ONLY_OPTIONS = ("resume", "overwrite", "quiet")
@@ -169,6 +172,7 @@ def resolve(argv: list[str], prog: str = "evolve.py", search_cls=EvolutionConfig
     if not experiment.out_dir:
         experiment = dataclasses.replace(experiment, out_dir=default_out_dir(experiment, search))
     check(experiment, search, sources)
+    plan_members(experiment.devices, experiment.num_seeds)
     return ResolvedEvolution(experiment, search, tuple(sys.argv[:1]) + tuple(argv))
 
 
@@ -266,8 +270,9 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
         check_out_dir(exp)
     env, agent, runner, keys, hparams = hooks.build(cfg)
     num_seeds = exp.num_seeds
-    init_fn = jax.jit(jax.vmap(runner.init, in_axes=(0, None)))
-    chunk_fn = jax.jit(jax.vmap(runner.run_chunk, in_axes=(0, None, None)), donate_argnums=0)
+    placement = MemberPlacement.on(plan_members(exp.devices, num_seeds)[0])  # seeds sharded over devices
+    init_fn = placement.jit(jax.vmap(runner.init, in_axes=(0, None)), (0, None))
+    chunk_fn = placement.jit(jax.vmap(runner.run_chunk, in_axes=(0, None, None)), (0, None, None), donate_argnums=0)
 
     run_dir = RunDirectory(exp.out_dir)
     checkpointer, state = None, None
@@ -292,9 +297,10 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
 
     t0 = time.perf_counter()
     if state is None:
+        keys = placement.put(keys)
         state = init_fn.lower(keys, hparams).compile()(keys, hparams)
     else:
-        state = jax.device_put(state)
+        state = placement.put(state)
     chunk_compiled = chunk_fn.lower(state, hparams, np.int32(0)).compile()
     compile_seconds = time.perf_counter() - t0
 
