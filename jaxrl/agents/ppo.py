@@ -194,16 +194,62 @@ def recurrent_sequence_outputs(network: RecurrentActorCritic, params, core_state
     return outs
 
 
+class PPORollout(NamedTuple):
+    """What :attr:`PPOPieces.collect` returns: the state after the rollout (parameters not yet
+    updated) and the rollout's training batch.
+
+    Attributes:
+        state: the agent state with the env / core state advanced, ``update_step`` not yet.
+        batch: dict of ``[T, B, ...]`` leaves (``values``, ``advantages``, ``returns``...), the
+            layout ``learn`` takes (recurrent: plus ``core_state [B, core_size]`` at the rollout's start).
+        traj: the stored :class:`~jaxrl.types.Transition` ``[T, B, ...]`` (episode statistics in ``info``).
+    """
+
+    state: Any
+    batch: dict
+    traj: Any
+
+
+class PPOPieces(NamedTuple):
+    """PPO's update split in two, for loops that act between rollout and learning (curricula
+    score levels from the rollout, and robust PLR skips learning on new levels).
+
+    Attributes:
+        collect: ``(key, state, env_params, hparams) -> PPORollout``.
+        learn: ``(key, rollout, hparams) -> (state, metrics)``: the epoch x minibatch
+            update; ``update_step`` advanced. ``Agent.update`` is ``learn(collect(...))``.
+        vec_env: the vectorised training env.
+    """
+
+    collect: Any
+    learn: Any
+    vec_env: Any
+
+
 def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: int = 16, deterministic_eval: bool = True) -> Agent:
     """Builds PPO for ``env`` (a single, unvectorised :class:`Env` from :func:`jaxrl.envs.make`).
 
     ``total_timesteps`` fixes the number of updates: ``total // (num_envs * rollout_len)``.
     """
+    return build_ppo(cfg, env, total_timesteps, num_eval_episodes, deterministic_eval)[0]
+
+
+def build_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: int = 16, deterministic_eval: bool = True,
+              batched_env_params: bool = False) -> tuple[Agent, PPOPieces]:
+    """:func:`make_ppo` and its update's two halves (:class:`PPOPieces`).
+
+    With ``batched_env_params`` every training env plays its own params (a
+    level): ``update`` / ``collect`` take params with a leading ``[num_envs]``
+    and ``init`` starts every env on ``env.default_params``. Evaluation always
+    takes one (unbatched) params.
+    """
     recurrent = cfg.recurrent != "none"
     if recurrent and cfg.num_envs % cfg.num_minibatches:
         raise ValueError(f"num_minibatches ({cfg.num_minibatches}) must divide num_envs ({cfg.num_envs}) with a recurrent core")
     env_params = env.default_params
-    vec_env = make_vec_env(env, cfg.num_envs, normalize_obs=cfg.normalize_obs)
+    vec_env = make_vec_env(env, cfg.num_envs, normalize_obs=cfg.normalize_obs, batched_params=batched_env_params)
+    init_env_params = (jax.tree.map(lambda x: jnp.broadcast_to(x, (cfg.num_envs,) + jnp.shape(x)), env_params)
+                       if batched_env_params else env_params)
     network = make_network(cfg, env, env_params)
     objective = objective_from_config(cfg)[0]
     batch_size = cfg.num_envs * cfg.rollout_len
@@ -226,7 +272,7 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
         dummy_obs = jnp.zeros((1,) + tuple(obs_dim), jnp.float32)
         params = network.init(key_net, initial_policy_state(1), dummy_obs) if recurrent else network.init(key_net, dummy_obs)
         opt_state = make_optimizer(hp.max_grad_norm).init(params)
-        env_state, obs = vec_env.reset(key_env, env_params)
+        env_state, obs = vec_env.reset(key_env, init_env_params)
         if recurrent:
             return RecurrentPPOState(params, opt_state, env_state, obs, initial_policy_state(cfg.num_envs), jnp.zeros((), jnp.int32))
         return PPOState(params, opt_state, env_state, obs, jnp.zeros((), jnp.int32))
@@ -277,9 +323,8 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
         }
         return total, aux
 
-    def update(key, state: PPOState | RecurrentPPOState, env_params_, hp: PPOHParams):
-        key_rollout, key_perm = jax.random.split(key)
-
+    def collect(key_rollout, state: PPOState | RecurrentPPOState, env_params_, hp: PPOHParams) -> PPORollout:
+        """One rollout from ``state`` and its GAE advantages; parameters unchanged."""
         if recurrent:
             def policy_step(core_state, obs):
                 core_state, dist, _ = network.apply(state.params, core_state, obs)
@@ -306,9 +351,6 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
         advantages, returns = gae_advantages(
             traj.reward, values, next_values, traj.terminated, traj.terminated | traj.truncated, hp.gamma, hp.gae_lambda
         )
-        progress = state.update_step.astype(jnp.float32) / num_updates
-        lr = linear_anneal(hp.lr, state.update_step.astype(jnp.float32), num_updates) if cfg.anneal_lr else hp.lr
-
         batch = {
             "obs": traj.obs,
             "action": traj.action,
@@ -319,10 +361,20 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
             "old_dist": tuple(dists),
         }
         if recurrent:
-            # Minibatches of whole env sequences: env-major leaves [B, T, ...] and each env's state at the rollout's start.
-            batch["done"] = traj.terminated | traj.truncated
-            batch = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), batch)
+            # Each env's core state at the rollout's start, [B, core_size]: learning re-runs the sequences from it.
             batch["core_state"] = state.core_state
+            return PPORollout(state._replace(env_state=env_state, obs=obs, core_state=core_state), batch, traj)
+        return PPORollout(state._replace(env_state=env_state, obs=obs), batch, traj)
+
+    def learn(key_perm, rollout: PPORollout, hp: PPOHParams):
+        state, batch, traj = rollout
+        progress = state.update_step.astype(jnp.float32) / num_updates
+        lr = linear_anneal(hp.lr, state.update_step.astype(jnp.float32), num_updates) if cfg.anneal_lr else hp.lr
+        if recurrent:
+            # Minibatches of whole env sequences: env-major leaves [B, T, ...] and each env's state at the rollout's start.
+            sequences = {k: v for k, v in batch.items() if k != "core_state"}
+            sequences["done"] = traj.terminated | traj.truncated
+            batch = {**jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), sequences), "core_state": batch["core_state"]}
         else:
             batch = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]), batch)
 
@@ -334,12 +386,14 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
         metrics["learning_rate"] = lr
         metrics["train_return"] = jnp.mean(traj.info["episode_return"])
         metrics["episodes_done"] = jnp.sum(traj.info["episode_done"]).astype(jnp.float32)
-        if recurrent:
-            return RecurrentPPOState(params, opt_state, env_state, obs, core_state, state.update_step + 1), metrics
-        return PPOState(params, opt_state, env_state, obs, state.update_step + 1), metrics
+        return state._replace(params=params, opt_state=opt_state, update_step=state.update_step + 1), metrics
+
+    def update(key, state: PPOState | RecurrentPPOState, env_params_, hp: PPOHParams):
+        key_rollout, key_perm = jax.random.split(key)
+        return learn(key_perm, collect(key_rollout, state, env_params_, hp), hp)
 
     policy_state_fn = initial_policy_state if recurrent else None
-    return Agent(
+    agent = Agent(
         init=init,
         update=update,
         evaluate=make_evaluate(env, recurrent_act if recurrent else act, num_eval_episodes, deterministic_eval, cfg.normalize_obs,
@@ -350,3 +404,4 @@ def make_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes: 
         env=vec_env,
         initial_policy_state=policy_state_fn,
     )
+    return agent, PPOPieces(collect, learn, vec_env)

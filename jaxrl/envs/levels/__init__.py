@@ -7,9 +7,10 @@ from jaxrl.envs.levels.maze import (
     held_out_levels,
     level_from_strings,
     mutate_level,
+    open_room,
     render_level,
     shortest_path_length,
 )
 
 __all__ = ["HELD_OUT_MAZES", "Level", "Maze", "generate_level", "held_out_levels", "level_from_strings", "mutate_level",
-           "render_level", "shortest_path_length"]
+           "open_room", "render_level", "shortest_path_length"]

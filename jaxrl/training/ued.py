@@ -1,0 +1,120 @@
+"""Unsupervised environment design: a curriculum and PPO in one compiled update.
+
+One UED iteration (an :class:`~jaxrl.agents.base.Agent` ``update``, so it runs
+on the shared chunked runner of :mod:`jaxrl.training.loop`, vmapped over
+seeds):
+
+1. the curriculum samples ``num_levels`` levels (new, replayed or mutated);
+2. every training env is reset to its level and PPO collects one rollout
+   (``rollout_len`` steps; envs auto-reset to the same level);
+3. each level is scored from its env's rollout (positive value loss of the GAE
+   advantages, or MaxMC with the best return kept in the level buffer);
+4. PPO learns from the rollout unless the curriculum says not to (robust PLR
+   and ACCEL: no gradient step on new or mutated levels; the step is computed
+   and discarded, as any branch under ``vmap`` would be);
+5. the curriculum takes the scores (buffer insertion, replay statistics).
+
+PPO's update is used as its two halves (:class:`~jaxrl.agents.ppo.PPOPieces`),
+so nothing of PPO is copied here. Evaluation plays each held-out level.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxrl.agents.base import Agent
+from jaxrl.agents.ppo import PPOConfig, PPORollout, build_ppo
+from jaxrl.curricula import MUTATE, REPLAY, CurriculumConfig, CurriculumState, LevelScores, make_curriculum
+from jaxrl.curricula.buffer import fill_ratio
+from jaxrl.curricula.scores import best_returns, max_mc, positive_value_loss
+from jaxrl.envs.core import Env, select_tree
+
+
+class UEDState(NamedTuple):
+    """The agent's PPO state and the curriculum's state (its level buffer included)."""
+
+    agent: Any
+    curriculum: CurriculumState
+
+    @property
+    def params(self):
+        return self.agent.params
+
+    @property
+    def env_state(self):
+        return self.agent.env_state
+
+
+def level_scores(score: str, rollout: PPORollout, stored_max_returns: jax.Array) -> LevelScores:
+    """Scores ``[B]`` of the levels played in ``rollout`` (one level per env) and their best returns.
+
+    Args:
+        score: ``"pvl"`` (positive value loss) or ``"maxmc"``.
+        rollout: PPO's rollout: ``batch["advantages"]``, ``batch["values"]`` ``[T, B]`` and the
+            episode statistics in ``traj.info``.
+        stored_max_returns: ``[B]`` best return the buffer kept for each level (``-inf`` if new).
+    """
+    info = rollout.traj.info
+    best = best_returns(stored_max_returns, info["episode_return"], info["episode_done"])
+    if score == "pvl":
+        return LevelScores(positive_value_loss(rollout.batch["advantages"]), best)
+    return LevelScores(max_mc(rollout.batch["values"], best), best)
+
+
+def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, total_timesteps: int, generate: Callable,
+             mutate: Callable | None, eval_levels, num_eval_episodes: int = 8, deterministic_eval: bool = False) -> Agent:
+    """PPO trained on a curriculum's levels; ``num_envs`` is the curriculum's ``num_levels``.
+
+    Args:
+        env: the single env whose params are levels (e.g. ``envs.make("Maze")``).
+        generate, mutate: the level generator ``key -> level`` and mutator ``(key, level) -> level``.
+        eval_levels: held-out levels, leaves ``[L, ...]``.
+
+    Returns:
+        an :class:`Agent` whose state is a :class:`UEDState` and whose ``evaluate`` returns
+        ``[L * num_eval_episodes]`` returns, level-major (reshape to ``[L, E]``).
+    """
+    ppo_cfg = dataclasses.replace(ppo_cfg, num_envs=curriculum_cfg.num_levels)
+    ppo, pieces = build_ppo(ppo_cfg, env, total_timesteps, num_eval_episodes, deterministic_eval, batched_env_params=True)
+    curriculum = make_curriculum(curriculum_cfg, generate, mutate)
+    num_levels = curriculum_cfg.num_levels
+
+    def init(key, hp) -> UEDState:
+        key_agent, key_curriculum = jax.random.split(key)
+        return UEDState(ppo.init(key_agent, hp), curriculum.init(key_curriculum))
+
+    def update(key, state: UEDState, env_params, hp):
+        key_sample, key_reset, key_rollout, key_learn = jax.random.split(key, 4)
+        curriculum_state, levels, info = curriculum.sample(key_sample, state.curriculum)
+        env_state, obs = pieces.vec_env.reset(key_reset, levels)
+        agent_state = state.agent._replace(env_state=env_state, obs=obs)
+        if ppo.initial_policy_state is not None:  # a new level starts a new episode: fresh recurrent state
+            agent_state = agent_state._replace(core_state=ppo.initial_policy_state(num_levels))
+        rollout = pieces.collect(key_rollout, agent_state, levels, hp)
+        scores = level_scores(curriculum_cfg.score, rollout, info.max_returns)
+        learned, metrics = pieces.learn(key_learn, rollout, hp)
+        skipped = rollout.state._replace(update_step=rollout.state.update_step + 1)
+        agent_state = select_tree(info.train, learned, skipped)
+        curriculum_state = curriculum.update(curriculum_state, levels, scores, info)
+        solved = jnp.any(rollout.traj.info["episode_done"] & (rollout.traj.info["episode_return"] > 0), axis=0)
+        metrics.update(
+            level_score=jnp.mean(scores.score),
+            train_solve_rate=jnp.mean(solved.astype(jnp.float32)),
+            trained=info.train.astype(jnp.float32),
+            replayed=(info.kind == REPLAY).astype(jnp.float32),
+            mutated=(info.kind == MUTATE).astype(jnp.float32),
+            mean_walls=jnp.mean(jnp.sum(levels.wall_map, axis=(-2, -1)).astype(jnp.float32)) if hasattr(levels, "wall_map") else 0.0,
+        )
+        if curriculum_cfg.method != "dr":
+            metrics["buffer_fill"] = fill_ratio(curriculum_state.buffer)
+        return UEDState(agent_state, curriculum_state), metrics
+
+    def evaluate(key, state: UEDState, env_params, hp):
+        returns = jax.vmap(ppo.evaluate, in_axes=(None, None, 0, None))(key, state.agent, eval_levels, hp)  # [L, E]
+        return returns.reshape(-1)
+
+    return Agent(init=init, update=update, evaluate=evaluate, act=ppo.act, num_updates=ppo.num_updates,
+                 env_steps_per_update=ppo.env_steps_per_update, env=pieces.vec_env, initial_policy_state=ppo.initial_policy_state)
