@@ -53,15 +53,17 @@ def test_no_gradient_step_on_new_or_mutated_levels():
 
 
 def solve_rates(method, seeds):
-    agent, hp = build(method, 16 * 32 * 50)
+    """Held-out solve rates ``[S, L]`` after a short run, and the training levels' solve rate over its last 10 updates."""
+    agent, hp = build(method, 16 * 32 * 80, max_steps=32)
     train = jax.jit(jax.vmap(make_train(agent, None, num_chunks=1, evaluate_each_chunk=True), in_axes=(0, None)))
     _, metrics = train(jax.random.split(jax.random.PRNGKey(0), seeds), hp)
     returns = np.asarray(metrics["eval_returns"])[:, -1].reshape(seeds, len(EVAL_MAZES), -1)  # last chunk: [S, L, E]
-    return (returns > 0).mean(axis=(0, 2))
+    return (returns > 0).mean(axis=2), np.asarray(metrics["train_solve_rate"])[:, -1, -10:].mean()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["dr", "plr", "accel"])
 def test_short_runs_learn_to_solve_simple_mazes(method):
-    rates = solve_rates(method, seeds=2)
-    assert (rates >= 0.75).all(), rates
+    # The initial policy solves neither held-out maze within the time limit (solve rate 0).
+    held_out, training = solve_rates(method, seeds=2)
+    assert held_out.mean() >= 0.4 and training >= 0.7, (held_out, training)
