@@ -1,0 +1,355 @@
+"""Host driver of a UED run: ``python experiments/ued.py --method robust_plr --env Maze ...``.
+
+Seeds are vmapped in one compiled program; the run is ``num_chunks`` calls of
+the shared chunk function (:func:`jaxrl.training.loop.make_runner` over the UED
+agent of :mod:`jaxrl.training.ued`), with metrics, progress, held-out
+evaluation and checkpoints between chunks. The level buffer is part of the
+runner state, so it is checkpointed and a resumed run continues bit-exactly.
+
+Run directory: ``config.yaml``, ``metrics.jsonl``, ``curves.npz`` (held-out
+returns ``[chunks, seeds, mazes, episodes]``), ``summary.json`` (held-out solve
+rate per maze, ``final_return_mean`` / ``final_returns`` = mean held-out
+return per seed), ``solve_rate_curve.png``, ``held_out_mazes.png`` and, for
+buffer methods, ``buffer_levels.png`` (the highest-scoring levels of seed 0).
+
+Exit codes of :func:`main`: 0 done, 2 bad input (one line on stderr, nothing written).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxrl import envs
+from jaxrl.agents.ppo import PPOConfig, hparams_from_config, validate_ppo
+from jaxrl.cli import ConfigError, _coerce, _flag, _Parser, _suggest, _validate_values, load_yaml_config
+from jaxrl.config import option
+from jaxrl.curricula.curriculum import CurriculumConfig, validate_curriculum
+from jaxrl.envs.levels.maze import generate_level, held_out_levels, mutate_level, render_level
+from jaxrl.experiment import check_out_dir
+from jaxrl.io import Progress, RunDirectory
+from jaxrl.io.checkpoint import CheckpointError, Checkpointer
+from jaxrl.training.loop import make_runner
+from jaxrl.training.ued import make_ued
+
+EXIT_BAD_INPUT = 2
+LEVEL_ENVS = ("Maze",)
+
+
+@dataclasses.dataclass(frozen=True)
+class UEDExperimentConfig:
+    """Options of a UED run that are neither the curriculum's nor PPO's."""
+
+    env: str = option("Maze", "environment with designable levels", choices=LEVEL_ENVS)
+    total_timesteps: int = option(1_000_000, "environment steps per seed", minimum=1)
+    num_seeds: int = option(1, "independent runs in one program", minimum=1)
+    seed: int = option(0, "base random seed")
+    num_walls: int = option(25, "walls of a generated maze", minimum=0)
+    max_steps: int = option(250, "maze time limit", minimum=1)
+    num_chunks: int = option(10, "compiled chunks: metrics, held-out evaluation and checkpoint after each", minimum=1)
+    eval_episodes: int = option(8, "held-out episodes per maze and seed after each chunk", minimum=1)
+    out_dir: str = option("", "run directory (default runs/ued_<method>_<env>)")
+    checkpoint_every: int = option(1, "save the complete state (level buffer included) every N chunks (0: never)", minimum=0)
+    keep_checkpoints: int = option(3, "newest checkpoints kept", minimum=1)
+    resume: str = option("", "continue the run in this directory from its newest checkpoint, with its saved config")
+    overwrite: bool = option(False, "replace an existing run directory")
+    quiet: bool = option(False, "no progress output")
+
+
+GROUPS = (("run", UEDExperimentConfig), ("curriculum", CurriculumConfig), ("ppo", PPOConfig))
+EXCLUDED = {"num_envs"}  # PPO's envs are the curriculum's num_levels
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedUED:
+    experiment: UEDExperimentConfig
+    curriculum: CurriculumConfig
+    ppo: PPOConfig
+    command_line: tuple = ()
+
+    def to_dict(self) -> dict:
+        out = {}
+        for cfg in (self.experiment, self.curriculum, self.ppo):
+            out.update({k: v for k, v in dataclasses.asdict(cfg).items() if k not in EXCLUDED})
+        for k in ("resume", "overwrite", "quiet", "out_dir"):
+            out.pop(k, None)
+        return out
+
+
+def _fields():
+    return {f.name: (cls, f) for _, cls in GROUPS for f in dataclasses.fields(cls) if f.name not in EXCLUDED}
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = _Parser(prog=prog, description="Environment-design curricula (DR, PLR, robust PLR, ACCEL) with PPO in one "
+                                            "compiled program.", argument_default=argparse.SUPPRESS)
+    parser.add_argument("--config", help="YAML preset; flags override its values")
+    for group_name, cls in GROUPS:
+        group = parser.add_argument_group(group_name)
+        for f in dataclasses.fields(cls):
+            if f.name in EXCLUDED:
+                continue
+            meta = f.metadata
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            choices = f" {{{','.join(meta['choices'])}}}" if meta.get("choices") else ""
+            help_text = f"{meta['help']}{choices} (default: {default!r})"
+            if isinstance(default, bool):
+                group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, help=help_text)
+            else:
+                group.add_argument(_flag(f.name), metavar=f.name.upper(), help=help_text)
+    return parser
+
+
+def resolve(argv: list[str], prog: str = "ued.py") -> ResolvedUED:
+    """Flags (and the ``--config`` preset they name) -> a validated config; raises ConfigError."""
+    pre = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    file_values = load_yaml_config(known.config) if getattr(known, "config", None) else {}
+    args = vars(_parser(prog).parse_args(argv))
+    args.pop("config", None)
+    fields = _fields()
+    merged, sources = {}, {}
+    for key, value in file_values.items():
+        if key not in fields:
+            raise ConfigError(f"--config: unknown key {key!r} in {known.config}{_suggest(str(key), fields)}")
+        merged[key], sources[key] = value, f"{known.config}: {key}"
+    for key, value in args.items():
+        merged[key], sources[key] = value, _flag(key)
+    grouped = {cls: {} for _, cls in GROUPS}
+    for key, value in merged.items():
+        cls, f = fields[key]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        grouped[cls][key] = _coerce(key, value, default, sources[key])
+    for cls, values in grouped.items():
+        _validate_values(cls, values, sources)
+    experiment = UEDExperimentConfig(**grouped[UEDExperimentConfig])
+    curriculum = CurriculumConfig(**grouped[CurriculumConfig])
+    ppo = dataclasses.replace(PPOConfig(**grouped[PPOConfig]), num_envs=curriculum.num_levels)
+    if not experiment.out_dir:
+        experiment = dataclasses.replace(experiment, out_dir=f"runs/ued_{curriculum.method}_{experiment.env}")
+    for error in (validate_curriculum(curriculum), validate_ppo(ppo, None, experiment.total_timesteps)):
+        if error:
+            raise ConfigError(error)
+    if (curriculum.num_levels * ppo.rollout_len) % ppo.num_minibatches:
+        raise ConfigError(f"--num-minibatches ({ppo.num_minibatches}) must divide --num-levels x --rollout-len")
+    if experiment.num_walls > 13 * 13 - 2:
+        raise ConfigError(f"--num-walls must be at most {13 * 13 - 2}, got {experiment.num_walls}")
+    return ResolvedUED(experiment, curriculum, ppo, tuple(sys.argv[:1]) + tuple(argv))
+
+
+def resolve_resume(argv: list[str], prog: str = "ued.py") -> ResolvedUED:
+    """``--resume RUN_DIR`` (optionally ``--quiet``): the run's saved config, pointed at RUN_DIR."""
+    args = [a for a in argv if a not in ("--quiet", "--no-quiet")]
+    if len(args) != 2 or args[0] != "--resume":
+        raise ConfigError("--resume: takes the run's saved config; give only --resume RUN_DIR (and optionally --quiet)")
+    run = Path(args[1])
+    if not (run / "config.yaml").is_file():
+        raise ConfigError(f"--resume: {args[1]!r} is not a run directory (no config.yaml)")
+    extra = [a for a in argv if a in ("--quiet", "--no-quiet")]
+    return resolve(["--config", str(run / "config.yaml"), "--out-dir", str(run), "--resume", str(run), *extra], prog)
+
+
+def build(cfg: ResolvedUED):
+    """``(env, agent, runner, maze names, eval levels)`` of a resolved config."""
+    exp, cur = cfg.experiment, cfg.curriculum
+    env = envs.make(exp.env, max_steps=exp.max_steps)
+    names, eval_levels = held_out_levels()
+    generate = functools.partial(generate_level, num_walls=exp.num_walls)
+    mutate = functools.partial(mutate_level, num_edits=cur.num_edits)
+    agent = make_ued(cfg.ppo, cur, env, exp.total_timesteps, generate, mutate, eval_levels, exp.eval_episodes)
+    return env, agent, make_runner(agent, None, exp.num_chunks), names, eval_levels
+
+
+def level_grid(levels, num: int, columns: int = 8, cell: int = 6) -> np.ndarray:
+    """An RGB image of the first ``num`` levels (leaves ``[N, ...]``), ``columns`` per row, 1-cell white gaps."""
+    images = [render_level(jax.tree.map(lambda x: np.asarray(x)[i], levels), cell) for i in range(num)]
+    h, w, _ = images[0].shape
+    rows = -(-num // columns)
+    grid = np.full((rows * (h + cell) + cell, columns * (w + cell) + cell, 3), 255, np.uint8)
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        grid[cell + r * (h + cell): cell + r * (h + cell) + h, cell + c * (w + cell): cell + c * (w + cell) + w] = image
+    return grid
+
+
+def _save_image(path: Path, image: np.ndarray, title: str) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(max(3.0, image.shape[1] / 60), max(2.5, image.shape[0] / 60 + 0.5)))
+    ax = fig.add_subplot()
+    ax.imshow(image, interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+
+
+def top_buffer_levels(buffer, seed: int = 0, num: int = 16):
+    """The ``num`` highest-scoring filled levels of one seed's buffer (leaves ``[S, C, ...]``) and their scores."""
+    scores = np.where(np.asarray(buffer.filled)[seed], np.asarray(buffer.scores)[seed], -np.inf)
+    order = np.argsort(-scores)[: min(num, int(np.isfinite(scores).sum()))]
+    return jax.tree.map(lambda x: np.asarray(x)[seed][order], buffer.levels), scores[order]
+
+
+def plot_solve_rates(path: Path, env_steps: np.ndarray, solve: np.ndarray, names, title: str) -> None:
+    """Held-out solve rate per maze (mean over seeds) against env steps; ``solve [C, S, L]``."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    for i, name in enumerate(names):
+        ax.plot(env_steps, solve[:, :, i].mean(1), label=name)
+    ax.plot(env_steps, solve.mean(axis=(1, 2)), "k--", linewidth=2, label="mean")
+    ax.set_xlabel("env steps per seed")
+    ax.set_ylabel("held-out solve rate")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+
+
+def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
+    """Runs (or resumes) a UED experiment; returns its summary."""
+    exp, cur = cfg.experiment, cfg.curriculum
+    if write:
+        check_out_dir(exp)
+    env, agent, runner, names, eval_levels = build(cfg)
+    keys = jax.random.split(jax.random.PRNGKey(exp.seed), exp.num_seeds)
+    hparams = hparams_from_config(cfg.ppo)
+    init_fn = jax.jit(jax.vmap(runner.init, in_axes=(0, None)))
+    chunk_fn = jax.jit(jax.vmap(runner.run_chunk, in_axes=(0, None, None)), donate_argnums=0)
+    run_dir = RunDirectory(exp.out_dir)
+    checkpointer, state, start_chunk, run_seconds, history = None, None, 0, 0.0, []
+    if exp.resume:
+        checkpointer = Checkpointer(run_dir.path / "checkpoints", keep=exp.keep_checkpoints, background=True)
+        if not checkpointer.steps():
+            raise CheckpointError(f"--resume: no checkpoint in {run_dir.path / 'checkpoints'}")
+        template = {"runner": jax.eval_shape(init_fn, keys, hparams), "history": None}
+        _, saved, meta = checkpointer.restore(template)
+        state, start_chunk, run_seconds = saved["runner"], int(meta["chunks_done"]), float(meta["run_seconds"])
+        history = list(np.asarray(saved["history"]["eval_returns"]))
+        run_dir.truncate_metrics(min(start_chunk * runner.chunk_len, agent.num_updates))
+    elif write:
+        run_dir.prepare()
+        run_dir.write_config(cfg.to_dict())
+        if exp.checkpoint_every:
+            checkpointer = Checkpointer(run_dir.path / "checkpoints", keep=exp.keep_checkpoints, background=True)
+
+    t0 = time.perf_counter()
+    state = init_fn(keys, hparams) if state is None else jax.tree.map(np.asarray, state)
+    chunk_compiled = chunk_fn.lower(state, hparams, np.int32(0)).compile()
+    compile_seconds = time.perf_counter() - t0
+    steps = agent.env_steps_per_update
+    progress = Progress(agent.num_updates * steps, enabled=not exp.quiet)
+    num_mazes = len(names)
+    for chunk in range(start_chunk, runner.num_chunks):
+        first = chunk * runner.chunk_len
+        t = time.perf_counter()
+        state, metrics = chunk_compiled(state, hparams, np.int32(first))
+        metrics = jax.device_get(metrics)
+        seconds = time.perf_counter() - t
+        valid = np.asarray(metrics.pop("valid"))[0]
+        metrics.pop("params_finite")
+        eval_returns = np.asarray(metrics.pop("eval_returns")).reshape(exp.num_seeds, num_mazes, -1)  # [S, L, E]
+        history.append(eval_returns)
+        n_valid = int(valid.sum())
+        done_updates = first + n_valid
+        solve = (eval_returns > 0).mean(-1)  # [S, L]
+        rows = []
+        for i in range(n_valid):
+            update = first + i + 1
+            row = {"update": update, "env_steps": update * steps}
+            row.update({k: float(np.asarray(v)[:, valid][:, i].mean()) for k, v in metrics.items()})
+            if i == n_valid - 1:
+                row.update(eval_return_mean=float(eval_returns.mean()), eval_solve_rate=float(solve.mean()),
+                           steps_per_second=n_valid * steps * exp.num_seeds / seconds)
+                row.update({f"solve_{n}": float(solve[:, j].mean()) for j, n in enumerate(names)})
+            rows.append(row)
+        if write:
+            run_dir.append_metrics(rows)
+        chunks_done = chunk + 1
+        if checkpointer is not None and exp.checkpoint_every and (
+                chunks_done % exp.checkpoint_every == 0 or chunks_done == runner.num_chunks):
+            checkpointer.save(chunks_done, {"runner": state, "history": {"eval_returns": np.stack(history)}},
+                              {"chunks_done": chunks_done, "updates_done": done_updates,
+                               "run_seconds": run_seconds + time.perf_counter() - t})
+        progress.update(done_updates * steps, n_valid * steps * exp.num_seeds / seconds,
+                        solve=float(solve.mean()), score=float(np.mean(metrics["level_score"])))
+        run_seconds += time.perf_counter() - t
+    progress.close()
+    if checkpointer is not None:
+        checkpointer.wait()
+
+    eval_all = np.stack(history)  # [C, S, L, E]
+    solve_all = (eval_all > 0).mean(-1)  # [C, S, L]
+    eval_env_steps = np.minimum((np.arange(eval_all.shape[0]) + 1) * runner.chunk_len, agent.num_updates) * steps
+    final = eval_all[-1].mean(axis=(1, 2))  # [S]: mean held-out return
+    summary = {
+        "method": cur.method,
+        "env": exp.env,
+        "status": "completed",
+        "final_return_mean": float(final.mean()),
+        "final_return_std": float(final.std()),
+        "final_returns": [float(x) for x in final],
+        "held_out_solve_rate": {n: float(solve_all[-1, :, j].mean()) for j, n in enumerate(names)},
+        "held_out_solve_rates": {n: [float(x) for x in solve_all[-1, :, j]] for j, n in enumerate(names)},
+        "solve_rate_mean": float(solve_all[-1].mean()),
+        "compile_seconds": compile_seconds,
+        "run_seconds": run_seconds,
+        "total_env_steps": int(agent.num_updates * steps * exp.num_seeds),
+        "env_steps_per_seed": int(agent.num_updates * steps),
+        "env_steps_per_second": agent.num_updates * steps * exp.num_seeds / run_seconds if run_seconds > 0 else float("nan"),
+        "num_seeds": exp.num_seeds,
+        "num_updates": agent.num_updates,
+        "eval_episodes": exp.eval_episodes,
+        "backend": jax.default_backend(),
+    }
+    if write:
+        run_dir.write_summary(summary)
+        run_dir.write_arrays("curves.npz", eval_env_steps=eval_env_steps, eval_returns=eval_all, maze_names=np.asarray(names))
+        plot_solve_rates(run_dir.path / "solve_rate_curve.png", eval_env_steps, solve_all, names,
+                         f"{cur.method} on {exp.env}: held-out mazes")
+        _save_image(run_dir.path / "held_out_mazes.png", level_grid(eval_levels, num_mazes, columns=num_mazes),
+                    " | ".join(names))
+        buffer = state.agent_state.curriculum.buffer
+        if cur.method != "dr":
+            levels, scores = top_buffer_levels(buffer)
+            if len(scores):
+                _save_image(run_dir.path / "buffer_levels.png", level_grid(levels, len(scores)),
+                            f"highest-scoring buffer levels (seed 0), scores {scores[0]:.3f} .. {scores[-1]:.3f}")
+    if checkpointer is not None:
+        checkpointer.close()
+    return summary
+
+
+def ued(**options) -> dict:
+    """Notebook entry: ``ued(method="accel", total_timesteps=200_000, out_dir="runs/x")`` (nothing written without out_dir)."""
+    write = bool(options.get("out_dir"))
+    argv = []
+    for key, value in options.items():
+        if isinstance(value, bool):
+            argv.append(_flag(key) if value else "--no-" + _flag(key)[2:])
+        else:
+            argv += [_flag(key), ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)]
+    return run_ued(resolve(argv, prog="jaxrl.curricula.experiment.ued"), write=write)
+
+
+def main(argv: list[str] | None = None, prog: str = "ued.py") -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        resuming = any(a == "--resume" or a.startswith("--resume=") for a in argv)
+        cfg = resolve_resume(argv, prog) if resuming else resolve(argv, prog)
+        summary = run_ued(cfg)
+    except (ConfigError, CheckpointError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"{summary['method']} on {summary['env']}: held-out solve rate {summary['solve_rate_mean']:.3f} "
+          f"({', '.join(f'{k} {v:.2f}' for k, v in summary['held_out_solve_rate'].items())}); "
+          f"results in {cfg.experiment.out_dir}")
+    return 0
