@@ -67,3 +67,36 @@ def test_short_runs_learn_to_solve_simple_mazes(method):
     # The initial policy solves neither held-out maze within the time limit (solve rate 0).
     held_out, training = solve_rates(method, seeds=2)
     assert held_out.mean() >= 0.4 and training >= 0.7, (held_out, training)
+
+
+def test_entry_point_writes_the_run_and_resumes_bit_exactly(tmp_path, capsys):
+    from jaxrl.curricula.experiment import main
+
+    run = tmp_path / "run"
+    argv = ["--method", "robust_plr", "--num-seeds", "2", "--total-timesteps", str(4 * 16 * 4), "--num-levels", "4",
+            "--rollout-len", "16", "--num-minibatches", "2", "--num-epochs", "1", "--hidden-sizes", "16", "--capacity", "8",
+            "--min-fill", "0.25", "--num-chunks", "2", "--eval-episodes", "1", "--max-steps", "30", "--quiet", "--out-dir", str(run)]
+    assert main(argv) == 0
+    import json
+
+    summary = json.loads((run / "summary.json").read_text())
+    assert set(summary["held_out_solve_rate"]) >= {"OpenRoom", "FourRooms", "Labyrinth"}
+    assert len(summary["final_returns"]) == 2
+    for name in ("config.yaml", "metrics.jsonl", "curves.npz", "solve_rate_curve.png", "held_out_mazes.png", "buffer_levels.png"):
+        assert (run / name).is_file(), name
+    # Resume from the first of two chunks: the same second chunk (level buffer included in the checkpoint).
+    import shutil
+
+    shutil.rmtree(run / "checkpoints" / "2")
+    before = np.load(run / "curves.npz")["eval_returns"]
+    def rows():  # every metric but the wall-clock speed
+        return [{k: v for k, v in json.loads(line).items() if k != "steps_per_second"}
+                for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+    metrics = rows()
+    assert main(["--resume", str(run), "--quiet"]) == 0
+    np.testing.assert_array_equal(np.load(run / "curves.npz")["eval_returns"], before)
+    assert rows() == metrics
+    # Bad input: one line, exit 2, nothing written.
+    assert main(["--method", "paird", "--out-dir", str(tmp_path / "bad")]) == 2
+    assert "--method" in capsys.readouterr().err and not (tmp_path / "bad").exists()
