@@ -20,5 +20,6 @@ from jaxrl.envs.levels.maze import (
 
 __all__ = [
     "cartpole_held_out_levels", "cartpole_level", "generate_cartpole_level", "mutate_cartpole_level",
-   "HELD_OUT_MAZES", "Level", "Maze", "generate_level", "held_out_levels", "level_from_strings", "mutate_level",
-           "open_room", "render_level", "shortest_path_length"]
+    "HELD_OUT_MAZES", "Level", "Maze", "generate_level", "held_out_levels", "level_from_strings", "mutate_level",
+    "open_room", "render_level", "shortest_path_length",
+]
