@@ -116,7 +116,7 @@ def machine_info() -> dict:
 
 
 def time_jaxrl_chunks(runner, keys, hparams, on_compiled=None) -> dict:
-    """AOT-compiles ``vmap(init)`` and ``vmap(run_chunk)`` (state donated) as :mod:`jaxrl.experiment` does,
+    """AOT-compiles ``init`` and ``run_chunk`` mapped over members (state donated) as :mod:`jaxrl.experiment` does,
     then runs every chunk, timing compile (including one init call) and the chunk calls separately.
 
     ``on_compiled()``, if given, is called between compilation and the first chunk (e.g. to read the RSS).
@@ -128,11 +128,13 @@ def time_jaxrl_chunks(runner, keys, hparams, on_compiled=None) -> dict:
     import jax
     import numpy as np
 
+    from jaxrl.training.loop import map_members
+
     t0 = time.perf_counter()
-    init_fn = jax.jit(jax.vmap(runner.init)).lower(keys, hparams).compile()
+    init_fn = jax.jit(map_members(runner.init, (0, 0))).lower(keys, hparams).compile()
     state = init_fn(keys, hparams)
     chunk_fn = (
-        jax.jit(jax.vmap(runner.run_chunk, in_axes=(0, 0, None)), donate_argnums=0)
+        jax.jit(map_members(runner.run_chunk, (0, 0, None)), donate_argnums=0)
         .lower(state, hparams, np.int32(0))
         .compile()
     )

@@ -62,9 +62,11 @@ def worker_jax(algo: str, num_seeds: int, total_timesteps: int, num_chunks: int,
 
     from jaxrl import envs
     from jaxrl.agents import ALGORITHMS
+    from jaxrl.threefry import unroll_threefry_on_cpu
     from jaxrl.training.loop import make_runner
     from jaxrl.training.sweep import member_batch
 
+    unroll_threefry_on_cpu()  # as the training driver does
     spec = ALGORITHMS[algo]
     cfg = spec.config_cls(**(DQN_HP if algo == "dqn" else SAC_HP))
     env = envs.make(ENVS[algo])

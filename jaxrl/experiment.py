@@ -30,7 +30,8 @@ from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
 from jaxrl.io.loggers import LoggerUnavailable, TensorBoardLogger, WandbLogger, check_available
 from jaxrl.io.repro import reproducibility_record
 from jaxrl.parallel import MemberPlacement, concat_members, plan_members, split_members
-from jaxrl.training.loop import make_runner
+from jaxrl.threefry import unroll_threefry_on_cpu
+from jaxrl.training.loop import make_runner, map_members
 from jaxrl.training.sweep import expand_grid, grid_label, member_batch
 
 EXIT_BAD_INPUT = 2
@@ -136,6 +137,7 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
     if write:
         check_out_dir(exp)
         check_available(exp.tensorboard, exp.wandb)
+    unroll_threefry_on_cpu()  # same random bits; many fewer kernels per key split on CPU
     env, agent, runner, grid, keys, hparams = build(cfg)
     num_grid, num_seeds = len(grid), exp.num_seeds
     num_members = num_grid * num_seeds
@@ -144,8 +146,8 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
     num_devices, batch_size = plan_members(exp.devices, num_seeds, num_grid, exp.seed_batch)
     num_batches = num_members // batch_size
     placement = MemberPlacement.on(num_devices)
-    init_fn = placement.jit(jax.vmap(runner.init), (0, 0))
-    chunk_fn = placement.jit(jax.vmap(runner.run_chunk, in_axes=(0, 0, None)), (0, 0, None), donate_argnums=0)
+    init_fn = placement.jit(map_members(runner.init, (0, 0)), (0, 0))
+    chunk_fn = placement.jit(map_members(runner.run_chunk, (0, 0, None)), (0, 0, None), donate_argnums=0)
     key_batches = [placement.put(k) for k in split_members(keys, num_batches)]
     hparam_batches = [placement.put(h) for h in split_members(hparams, num_batches)]
 
