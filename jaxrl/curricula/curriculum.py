@@ -40,6 +40,7 @@ from jaxrl.curricula.scores import SCORES
 from jaxrl.envs.core import select_tree
 
 METHODS = ("dr", "plr", "robust_plr", "accel")
+UED_METHODS = METHODS + ("paired",)  # PAIRED designs levels with a trained adversary: jaxrl.training.paired
 NEW, REPLAY, MUTATE = 0, 1, 2  # LevelInfo.kind
 
 
@@ -47,7 +48,7 @@ NEW, REPLAY, MUTATE = 0, 1, 2  # LevelInfo.kind
 class CurriculumConfig:
     """Options of a curriculum (static: they fix shapes or structure, or are closed over)."""
 
-    method: str = option("robust_plr", "curriculum", choices=METHODS)
+    method: str = option("robust_plr", "curriculum (paired: adversary, protagonist and antagonist)", choices=UED_METHODS)
     num_levels: int = option(16, "levels per batch (one per training env)", minimum=1)
     capacity: int = option(4000, "level buffer capacity", minimum=1)
     replay_prob: float = option(0.8, "probability of replaying from the buffer once it is min_fill full", minimum=0.0)
@@ -109,15 +110,15 @@ class Curriculum(NamedTuple):
 
 def validate_curriculum(cfg: CurriculumConfig) -> str | None:
     """Host-side checks (the message names the flag), None if fine."""
-    if cfg.method not in METHODS:
-        return f"--method: {cfg.method!r} is not one of {', '.join(METHODS)}"
+    if cfg.method not in UED_METHODS:
+        return f"--method: {cfg.method!r} is not one of {', '.join(UED_METHODS)}"
     if not 0.0 <= cfg.replay_prob <= 1.0:
         return f"--replay-prob must be in [0, 1], got {cfg.replay_prob}"
     if not 0.0 <= cfg.min_fill <= 1.0:
         return f"--min-fill must be in [0, 1], got {cfg.min_fill}"
     if not 0.0 <= cfg.staleness_coef <= 1.0:
         return f"--staleness-coef must be in [0, 1], got {cfg.staleness_coef}"
-    if cfg.method != "dr" and cfg.capacity < cfg.num_levels:
+    if cfg.method in ("plr", "robust_plr", "accel") and cfg.capacity < cfg.num_levels:
         return f"--capacity ({cfg.capacity}) must hold at least one batch of {cfg.num_levels} levels"
     return None
 
@@ -132,6 +133,8 @@ def make_curriculum(cfg: CurriculumConfig, generate: Callable, mutate: Callable 
     error = validate_curriculum(cfg)
     if error:
         raise ValueError(error)
+    if cfg.method not in METHODS:
+        raise ValueError(f"{cfg.method} is not a level-sampling curriculum; see jaxrl.training.paired.make_paired")
     if cfg.method == "accel" and mutate is None:
         raise ValueError("accel needs a level mutator")
     num = cfg.num_levels

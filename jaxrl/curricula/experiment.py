@@ -36,6 +36,7 @@ from jaxrl.experiment import check_out_dir
 from jaxrl.io import Progress, RunDirectory
 from jaxrl.io.checkpoint import CheckpointError, Checkpointer
 from jaxrl.training.loop import make_runner
+from jaxrl.training.paired import make_paired
 from jaxrl.training.ued import make_ued
 
 EXIT_BAD_INPUT = 2
@@ -87,7 +88,7 @@ def _fields():
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = _Parser(prog=prog, description="Environment-design curricula (DR, PLR, robust PLR, ACCEL) with PPO in one "
+    parser = _Parser(prog=prog, description="Environment-design curricula (DR, PLR, robust PLR, ACCEL, PAIRED) with PPO in one "
                                             "compiled program.", argument_default=argparse.SUPPRESS)
     parser.add_argument("--config", help="YAML preset; flags override its values")
     for group_name, cls in GROUPS:
@@ -163,7 +164,11 @@ def build(cfg: ResolvedUED):
     names, eval_levels = held_out_levels()
     generate = functools.partial(generate_level, num_walls=exp.num_walls)
     mutate = functools.partial(mutate_level, num_edits=cur.num_edits)
-    agent = make_ued(cfg.ppo, cur, env, exp.total_timesteps, generate, mutate, eval_levels, exp.eval_episodes)
+    if cur.method == "paired":
+        agent = make_paired(cfg.ppo, cur.num_levels, env, exp.total_timesteps, eval_levels, exp.num_walls,
+                            num_eval_episodes=exp.eval_episodes)
+    else:
+        agent = make_ued(cfg.ppo, cur, env, exp.total_timesteps, generate, mutate, eval_levels, exp.eval_episodes)
     return env, agent, make_runner(agent, None, exp.num_chunks), names, eval_levels
 
 
@@ -317,9 +322,8 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
                          f"{cur.method} on {exp.env}: held-out mazes")
         _save_image(run_dir.path / "held_out_mazes.png", level_grid(eval_levels, num_mazes, columns=num_mazes),
                     " | ".join(names))
-        buffer = state.agent_state.curriculum.buffer
-        if cur.method != "dr":
-            levels, scores = top_buffer_levels(buffer)
+        if cur.method in ("plr", "robust_plr", "accel"):
+            levels, scores = top_buffer_levels(state.agent_state.curriculum.buffer)
             if len(scores):
                 _save_image(run_dir.path / "buffer_levels.png", level_grid(levels, len(scores)),
                             f"highest-scoring buffer levels (seed 0), scores {scores[0]:.3f} .. {scores[-1]:.3f}")
