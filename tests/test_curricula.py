@@ -168,3 +168,5 @@ def test_bad_options_are_refused():
         make("plr", replay_prob=1.5)
     with pytest.raises(ValueError, match="--capacity"):
         make("plr", capacity=2)
+    with pytest.raises(ValueError, match="make_paired"):  # PAIRED samples no levels: it has its own iteration
+        make("paired")
