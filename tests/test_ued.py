@@ -54,7 +54,7 @@ def test_no_gradient_step_on_new_or_mutated_levels():
 
 def solve_rates(method, seeds):
     """Held-out solve rates ``[S, L]`` after a short run, and the training levels' solve rate over its last 10 updates."""
-    agent, hp = build(method, 16 * 32 * 80, max_steps=32)
+    agent, hp = build(method, 16 * 32 * 200, max_steps=32)
     train = jax.jit(jax.vmap(make_train(agent, None, num_chunks=1, evaluate_each_chunk=True), in_axes=(0, None)))
     _, metrics = train(jax.random.split(jax.random.PRNGKey(0), seeds), hp)
     returns = np.asarray(metrics["eval_returns"])[:, -1].reshape(seeds, len(EVAL_MAZES), -1)  # last chunk: [S, L, E]
