@@ -100,3 +100,15 @@ def test_entry_point_writes_the_run_and_resumes_bit_exactly(tmp_path, capsys):
     # Bad input: one line, exit 2, nothing written.
     assert main(["--method", "paird", "--out-dir", str(tmp_path / "bad")]) == 2
     assert "--method" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_every_ued_preset_resolves():
+    from pathlib import Path
+
+    from jaxrl.curricula.experiment import resolve
+
+    presets = sorted((Path(__file__).resolve().parents[1] / "configs").glob("ued_*.yaml"))
+    assert len(presets) >= 4
+    for preset in presets:
+        cfg = resolve(["--config", str(preset)])
+        assert cfg.ppo.num_envs == cfg.curriculum.num_levels and preset.stem.endswith(cfg.curriculum.method)
