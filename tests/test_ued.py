@@ -98,8 +98,9 @@ def test_entry_point_writes_the_run_and_resumes_bit_exactly(tmp_path, capsys):
     np.testing.assert_array_equal(np.load(run / "curves.npz")["eval_returns"], before)
     assert rows() == metrics
     # Bad input: one line, exit 2, nothing written.
-    assert main(["--method", "paird", "--out-dir", str(tmp_path / "bad")]) == 2
-    assert "--method" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    for bad, flag in ((["--method", "paird"], "--method"), (["--normalize-obs"], "--normalize-obs")):
+        assert main(bad + ["--out-dir", str(tmp_path / "bad")]) == 2
+        assert flag in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
 def test_every_ued_preset_resolves():

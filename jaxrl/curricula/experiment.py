@@ -138,6 +138,8 @@ def resolve(argv: list[str], prog: str = "ued.py") -> ResolvedUED:
     for error in (validate_curriculum(curriculum), validate_ppo(ppo, None, experiment.total_timesteps)):
         if error:
             raise ConfigError(error)
+    if ppo.normalize_obs:
+        raise ConfigError("--normalize-obs: not supported with curricula (every update resets the envs to new levels)")
     if (curriculum.num_levels * ppo.rollout_len) % ppo.num_minibatches:
         raise ConfigError(f"--num-minibatches ({ppo.num_minibatches}) must divide --num-levels x --rollout-len")
     if experiment.num_walls > 13 * 13 - 2:

@@ -79,6 +79,8 @@ def make_paired(ppo_cfg: PPOConfig, num_levels: int, env: Env, total_timesteps: 
         an :class:`Agent` (state :class:`PAIREDState`) whose ``evaluate`` returns the protagonist's
         ``[L * num_eval_episodes]`` held-out returns, level-major.
     """
+    if ppo_cfg.normalize_obs:
+        raise ValueError("--normalize-obs is not supported with curricula")  # envs are reset to new levels every update
     student_cfg = dataclasses.replace(ppo_cfg, num_envs=num_levels)
     protagonist, p_pieces = build_ppo(student_cfg, env, total_timesteps, num_eval_episodes, deterministic_eval,
                                       batched_env_params=True)

@@ -77,6 +77,9 @@ def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, tot
         an :class:`Agent` whose state is a :class:`UEDState` and whose ``evaluate`` returns
         ``[L * num_eval_episodes]`` returns, level-major (reshape to ``[L, E]``).
     """
+    if ppo_cfg.normalize_obs:
+        # Every iteration resets the envs to new levels, which would restart the running statistics.
+        raise ValueError("--normalize-obs is not supported with curricula")
     ppo_cfg = dataclasses.replace(ppo_cfg, num_envs=curriculum_cfg.num_levels)
     ppo, pieces = build_ppo(ppo_cfg, env, total_timesteps, num_eval_episodes, deterministic_eval, batched_env_params=True)
     curriculum = make_curriculum(curriculum_cfg, generate, mutate)
