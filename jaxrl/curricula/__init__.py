@@ -1,4 +1,8 @@
-"""Environment-design curricula: DR, PLR, robust PLR and ACCEL over levels that are env params."""
+"""Environment-design curricula: DR, PLR, robust PLR and ACCEL over levels that are env params.
+
+PAIRED, which designs levels with a trained adversary instead of sampling them, is
+:mod:`jaxrl.training.paired`; the UED iteration around PPO is :mod:`jaxrl.training.ued`.
+"""
 from jaxrl.curricula.buffer import (
     LevelBuffer,
     empty_buffer,
@@ -14,6 +18,7 @@ from jaxrl.curricula.curriculum import (
     MUTATE,
     NEW,
     REPLAY,
+    UED_METHODS,
     Curriculum,
     CurriculumConfig,
     CurriculumState,
@@ -26,6 +31,6 @@ from jaxrl.curricula.scores import best_returns, max_mc, positive_value_loss
 
 __all__ = [
     "LevelBuffer", "empty_buffer", "insert_level", "insert_levels", "replay_distribution", "score_weights", "staleness_weights",
-    "update_replayed", "METHODS", "MUTATE", "NEW", "REPLAY", "Curriculum", "CurriculumConfig", "CurriculumState", "LevelInfo",
+    "update_replayed", "METHODS", "MUTATE", "NEW", "REPLAY", "UED_METHODS", "Curriculum", "CurriculumConfig", "CurriculumState", "LevelInfo",
     "LevelScores", "make_curriculum", "validate_curriculum", "best_returns", "max_mc", "positive_value_loss",
 ]
