@@ -17,11 +17,15 @@ Every configuration runs in its own fresh subprocess (helpers in
 ``bench_common.py``, shared with ``ppo_throughput.py``); the parent collects
 all rows into one table so ratios come from one invocation on one machine.
 
-jaxrl is driven as :mod:`jaxrl.experiment` drives it (vmapped members, AOT
-compile timed separately, ``--num-chunks`` chunks, in-chunk evaluation off as
-SB3's ``learn`` does not evaluate). jaxrl's env steps/s covers the whole run,
-including the steps before ``learning_starts``; under ``vmap`` those iterations
-compute and discard their learner steps, so they cost as much as the others.
+jaxrl is driven as :mod:`jaxrl.experiment` drives it (members mapped with
+``map_members``: vmapped, or un-vmapped for one seed; Threefry lowered without
+its loop; AOT compile timed separately, ``--num-chunks`` chunks, in-chunk
+evaluation off as SB3's ``learn`` does not evaluate). jaxrl's env steps/s
+covers the whole run, including the steps before ``learning_starts``: vmapped
+(several seeds) those iterations compute and discard their learner steps, so
+they cost as much as the others; at one seed they skip them. The rate of the
+chunks that start at or after ``learning_starts`` (the learning phase only,
+as SB3 is timed) is recorded too, and the ratio column uses the lower of the two.
 
 SB3's env steps/s is measured from ``learning_starts`` on (the training phase
 only: SB3 skips learner steps before it, which would flatter it), up to
@@ -77,6 +81,10 @@ def worker_jax(algo: str, num_seeds: int, total_timesteps: int, num_chunks: int,
     last = timed["metrics"][-1]
     valid = np.asarray(last["valid"])[0]
     steps_per_seed = agent.num_updates * agent.env_steps_per_update
+    # Chunks that start at or after learning_starts: the phase SB3's rate covers.
+    chunk_steps = runner.chunk_len * agent.env_steps_per_update
+    learning = [c for c in range(runner.num_chunks) if c * chunk_steps >= cfg.learning_starts and (c + 1) * runner.chunk_len <= agent.num_updates]
+    learning_sps = (len(learning) * chunk_steps * num_seeds / sum(timed["chunk_seconds"][c] for c in learning)) if learning else float("inf")
     return {
         "implementation": "jaxrl",
         "algo": algo,
@@ -88,7 +96,9 @@ def worker_jax(algo: str, num_seeds: int, total_timesteps: int, num_chunks: int,
         "compile_seconds": timed["compile_seconds"],
         "run_seconds": timed["run_seconds"],
         "chunk_seconds": timed["chunk_seconds"],
-        "env_steps_per_second": steps_per_seed * num_seeds / timed["run_seconds"],
+        "env_steps_per_second": min(steps_per_seed * num_seeds / timed["run_seconds"], learning_sps),
+        "whole_run_env_steps_per_second": steps_per_seed * num_seeds / timed["run_seconds"],
+        "learning_phase_env_steps_per_second": learning_sps,
         "final_train_return_mean": float(np.asarray(last["train_return"])[:, valid][:, -1].mean()),
         "peak_rss_mib": peak_rss_mib(),
         "load_start": load_start,
@@ -175,9 +185,12 @@ def worker_sb3(algo: str, total_timesteps: int, seed: int, max_seconds: float) -
 def fmt_row(r: dict, ref_sps: float) -> str:
     compile_s = "-" if r["compile_seconds"] is None else f"{r['compile_seconds']:.1f}"
     impl = r["implementation"] + (" (1 torch thread)" if r["implementation"] == "stable-baselines3" else "")
+    phases = "-"
+    if "learning_phase_env_steps_per_second" in r:
+        phases = f"{r['whole_run_env_steps_per_second']:,.0f} / {r['learning_phase_env_steps_per_second']:,.0f}"
     return (f"| {r['algo'].upper()} | {impl} | {r['seeds']} | {r['env_steps_per_second']:,.0f} | "
             f"{r['env_steps_per_second'] / ref_sps:.1f}x | {compile_s} | {r['peak_rss_mib']:,.0f} | {r['run_seconds']:.1f} | "
-            f"{r['total_env_steps']:,} | {r['load_start'][0]:.2f} / {r['load_end'][0]:.2f} | "
+            f"{r['total_env_steps']:,} | {r['load_start'][0]:.2f} / {r['load_end'][0]:.2f} | {phases} | "
             + ", ".join(f"{x:,.0f}" for x in r["all_repeats"]) + " |")
 
 
@@ -194,15 +207,16 @@ def render(info: dict, settings: dict, rows: list[dict], command: str) -> str:
         "(the machine is shared: other jobs ran alongside)",
         f"- command: `{command}`",
         "- hyperparameters: as the presets `configs/dqn_cartpole.yaml` and `configs/sac_pendulum.yaml` on both sides (see the script's docstring).",
-        f"- jaxrl: DQN {settings['dqn_timesteps']:,} / SAC {settings['sac_timesteps']:,} env steps per seed, seeds vmapped in one program, "
-        f"{settings['num_chunks']} chunks, in-chunk evaluation off; env steps/s over the whole run, compile excluded (timed separately).",
+        f"- jaxrl: DQN {settings['dqn_timesteps']:,} / SAC {settings['sac_timesteps']:,} env steps per seed, seeds vmapped in one program (one seed runs un-vmapped), "
+        f"{settings['num_chunks']} chunks, in-chunk evaluation off, compile excluded (timed separately); env steps/s is the lower of the "
+        "whole run's rate and that of the chunks starting at or after learning_starts (both shown).",
         f"- stable-baselines3: env steps/s of the training phase only (from learning_starts on), at most {settings['sb3_max_seconds']:g} s of it; "
         "1 torch thread, DummyVecEnv of 1 gymnasium env.",
         "- ratio: to stable-baselines3 on the same algorithm, measured in this same invocation.",
         f"- repeats: {settings['repeats']} (round-robin); each row shows its fastest repeat; the last column lists every repeat.",
         "",
-        "| algorithm | implementation | seeds | env steps/s | ratio to SB3 | compile s | peak RSS MiB | run s timed | env steps timed | load 1m start / end | env steps/s of each repeat |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| algorithm | implementation | seeds | env steps/s | ratio to SB3 | compile s | peak RSS MiB | run s timed | env steps timed | load 1m start / end | jaxrl whole run / learning phase | env steps/s of each repeat |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for algo in settings["algos"]:
         algo_rows = [r for r in rows if r["algo"] == algo]
