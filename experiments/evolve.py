@@ -4,7 +4,7 @@ All options: ``python experiments/evolve.py --help``. Flags override ``--config`
 """
 import sys
 
-from jaxrl.evolution.experiment import main
+from jaxrl.distributed import run_entry_point  # joins a multi-process run before JAX starts
 
 if __name__ == "__main__":
-    sys.exit(main(prog="evolve.py"))
+    sys.exit(run_entry_point("jaxrl.evolution.experiment", "evolve.py"))

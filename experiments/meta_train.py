@@ -7,7 +7,7 @@ Train with the result: ``python experiments/train.py --objective runs/lpo/best``
 """
 import sys
 
-from jaxrl.training.meta_experiment import main
+from jaxrl.distributed import run_entry_point  # joins a multi-process run before JAX starts
 
 if __name__ == "__main__":
-    sys.exit(main(prog="meta_train.py"))
+    sys.exit(run_entry_point("jaxrl.training.meta_experiment", "meta_train.py"))

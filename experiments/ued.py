@@ -4,7 +4,7 @@ All options: ``python experiments/ued.py --help``. Flags override ``--config`` p
 """
 import sys
 
-from jaxrl.curricula.experiment import main
+from jaxrl.distributed import run_entry_point  # joins a multi-process run before JAX starts
 
 if __name__ == "__main__":
-    sys.exit(main(prog="ued.py"))
+    sys.exit(run_entry_point("jaxrl.curricula.experiment", "ued.py"))

@@ -208,6 +208,9 @@ def build_parser(algo_cls, prog: str = "train.py") -> argparse.ArgumentParser:
                 group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, help=help_text)
             else:
                 group.add_argument(_flag(f.name), metavar=f.name.upper(), help=help_text)
+    from jaxrl.parallel import add_distributed_arguments  # parallel imports this module
+
+    add_distributed_arguments(parser)
     return parser
 
 

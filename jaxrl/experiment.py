@@ -29,7 +29,8 @@ from jaxrl.io import Progress, RunDirectory, plot_learning_curves
 from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
 from jaxrl.io.loggers import LoggerUnavailable, TensorBoardLogger, WandbLogger, check_available
 from jaxrl.io.repro import reproducibility_record
-from jaxrl.parallel import MemberPlacement, concat_members, plan_members, split_members
+from jaxrl.parallel import (MemberPlacement, concat_members, distributed_main, is_primary, plan_members,
+                            refuse_together, split_members, to_host)
 from jaxrl.threefry import unroll_threefry_on_cpu
 from jaxrl.training.loop import make_runner, map_members
 from jaxrl.training.sweep import expand_grid, grid_label, member_batch
@@ -73,8 +74,11 @@ def _finite_std(x) -> float:
 
 
 def check_out_dir(exp: ExperimentConfig) -> None:
-    """Refuses to write into a directory that already holds files (unless resuming or overwriting)."""
-    if exp.resume:
+    """Refuses to write into a directory that already holds files (unless resuming or overwriting).
+
+    Only the writing process (process 0 of a multi-process run) checks: the others never write.
+    """
+    if exp.resume or not is_primary():
         return
     path = Path(exp.out_dir)
     if path.exists() and not path.is_dir():
@@ -132,11 +136,23 @@ def _describe_member(m: int, grid: list[dict], num_seeds: int) -> str:
 
 
 def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> ExperimentResult:
-    """Runs (or resumes) an experiment. Raises ConfigError / CheckpointError for bad input before compiling."""
+    """Runs (or resumes) an experiment. Raises ConfigError / CheckpointError for bad input before compiling.
+
+    In a multi-process run every process calls this with the same config; each
+    computes its own members, all of them see every member's metrics, and only
+    process 0 writes (run directory, checkpoints, loggers, progress).
+    """
     exp = cfg.experiment
+    checkpoints_wanted = write and bool(exp.checkpoint_every)  # every process takes part in a save
+    write = write and is_primary()
+    problem = None
     if write:
-        check_out_dir(exp)
-        check_available(exp.tensorboard, exp.wandb)
+        try:
+            check_out_dir(exp)
+            check_available(exp.tensorboard, exp.wandb)
+        except (ConfigError, LoggerUnavailable) as e:
+            problem = e
+    refuse_together(problem)
     unroll_threefry_on_cpu()  # same random bits; many fewer kernels per key split on CPU
     env, agent, runner, grid, keys, hparams = build(cfg)
     num_grid, num_seeds = len(grid), exp.num_seeds
@@ -148,7 +164,7 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
     placement = MemberPlacement.on(num_devices)
     init_fn = placement.jit(map_members(runner.init, (0, 0)), (0, 0))
     chunk_fn = placement.jit(map_members(runner.run_chunk, (0, 0, None)), (0, 0, None), donate_argnums=0)
-    key_batches = [placement.put(k) for k in split_members(keys, num_batches)]
+    key_batches = [placement.put(k) for k in split_members(keys, num_batches)]  # each process: its own shards
     hparam_batches = [placement.put(h) for h in split_members(hparams, num_batches)]
 
     run_dir = RunDirectory(exp.out_dir)
@@ -162,11 +178,13 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
         _, saved, meta = restore_run_state(checkpointer, runner, keys, hparams)
         state, start_chunk, run_seconds = saved["runner"], int(meta["chunks_done"]), float(meta["run_seconds"])
         history = {"train_return": [saved["history"]["train_return"]], "eval_returns": list(saved["history"]["eval_returns"])}
-        run_dir.truncate_metrics(max_update=min(start_chunk * runner.chunk_len, agent.num_updates))
-    elif write:
-        run_dir.prepare()
-        run_dir.write_config(cfg.to_dict())
-        if exp.checkpoint_every:
+        if write:
+            run_dir.truncate_metrics(max_update=min(start_chunk * runner.chunk_len, agent.num_updates))
+    else:
+        if write:
+            run_dir.prepare()
+            run_dir.write_config(cfg.to_dict())
+        if checkpoints_wanted:
             checkpointer = Checkpointer(run_dir.path / "checkpoints", keep=exp.keep_checkpoints, background=True)
     if write:
         run_dir.write_json("reproducibility.json", reproducibility_record(list(cfg.command_line)))
@@ -189,10 +207,10 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
 
     def all_members(trees):
         """Per-batch outputs -> one ``[M, ...]`` tree (the batch itself, untouched, when there is one)."""
-        return trees[0] if num_batches == 1 else concat_members(jax.device_get(trees))
+        return trees[0] if num_batches == 1 else concat_members(to_host(trees))
 
     total_steps_per_seed = agent.num_updates * steps_per_update
-    progress = Progress(total_steps_per_seed, enabled=not exp.quiet)
+    progress = Progress(total_steps_per_seed, enabled=not exp.quiet and is_primary())
     diverged_members: dict[int, tuple] = {}
     stopped = False
     for chunk in range(start_chunk, runner.num_chunks):
@@ -200,7 +218,7 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
         t = time.perf_counter()
         outputs = [chunk_compiled(s, h, np.int32(first)) for s, h in zip(states, hparam_batches)]
         states = [state for state, _ in outputs]
-        metrics = jax.device_get(all_members([m for _, m in outputs]))
+        metrics = to_host(all_members([m for _, m in outputs]))
         seconds = time.perf_counter() - t
         valid = np.asarray(metrics.pop("valid"))[0]
         params_finite = np.asarray(metrics.pop("params_finite"))
@@ -222,7 +240,8 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
             quantity, update = bad
             at = f" at update {update}" if update is not None else f" after update {done_updates}"
             verb = "stopping" if exp.nan_policy == "stop" else "masked, run goes on"
-            log(f"non-finite {quantity}{at} for {_describe_member(m, grid, num_seeds)}: {verb}", file=sys.stderr)
+            if is_primary():
+                log(f"non-finite {quantity}{at} for {_describe_member(m, grid, num_seeds)}: {verb}", file=sys.stderr)
 
         rows = []
         for i in range(n_valid):
@@ -348,10 +367,14 @@ def resolve_resume(argv: list[str], prog: str) -> ResolvedConfig:
 
 
 def main(argv: list[str] | None = None, prog: str = "train.py") -> int:
+    """``experiments/train.py``; joins a multi-process run first when its flags or launcher say so."""
     argv = sys.argv[1:] if argv is None else argv
+    return distributed_main(lambda rest: _main(rest, prog), argv, prog)
+
+
+def _main(argv: list[str], prog: str = "train.py") -> int:
     try:
         cfg = resolve_resume(argv, prog) if any(a == "--resume" or a.startswith("--resume=") for a in argv) else resolve(argv, prog=prog)
-        check_out_dir(cfg.experiment)
         result = run_experiment(cfg)
     except (ConfigError, CheckpointError, LoggerUnavailable) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)

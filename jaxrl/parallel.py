@@ -16,6 +16,17 @@ training run, and the refusal names the flags to change (``--devices``,
 ``--seed-batch K`` runs the members in ``M / K`` sequential batches of ``K``
 through one compiled program (:func:`split_members` / :func:`concat_members`),
 which bounds the memory of the program's intermediates by ``K`` members.
+
+Several hosts (processes) run the same program through JAX's multi-controller
+runtime: :mod:`jaxrl.distributed` calls ``jax.distributed.initialize``
+from the flags ``--coordinator-address``, ``--num-processes`` and
+``--process-id`` (or from the environment of SLURM, Open MPI or JAX's own
+``JAX_COORDINATOR_ADDRESS`` / ``JAX_NUM_PROCESSES`` / ``JAX_PROCESS_ID``), the
+mesh then spans ``--devices`` devices of every process, every process builds
+the same host inputs and places only its own shard
+(:meth:`MemberPlacement.put`), and :func:`to_host` gathers outputs to every
+process so that process 0 alone writes the run directory and checkpoints
+(:func:`is_primary`). On CPU the collectives that gather go through gloo.
 """
 from __future__ import annotations
 
@@ -27,6 +38,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxrl.cli import ConfigError
+from jaxrl.distributed import add_distributed_arguments, distributed_main  # noqa: F401  (the drivers' entry)
 
 MEMBER_AXIS = "members"
 
@@ -48,20 +60,22 @@ def parse_devices(spec: str | int, available: int) -> int:
 
 
 def plan_members(devices: str | int, num_seeds: int, num_grid: int = 1, seed_batch: int = 0,
-                 available: int | None = None) -> tuple[int, int]:
+                 available: int | None = None, processes: int | None = None) -> tuple[int, int]:
     """Checks that the members split over devices and batches; returns ``(num_devices, batch_size)``.
 
     Args:
-        devices: the ``--devices`` value (``"all"`` or a count).
+        devices: the ``--devices`` value (``"all"`` or a count), devices per process.
         num_seeds, num_grid: ``M = num_seeds * num_grid`` members.
         seed_batch: ``--seed-batch`` (0: all members in one batch).
         available: local device count (default ``jax.local_device_count()``).
+        processes: process count (default ``jax.process_count()``); ``num_devices``
+            counts the devices of all processes.
 
     Raises:
         ConfigError: one line naming ``--devices`` / ``--num-seeds`` / ``--seed-batch``.
     """
     available = jax.local_device_count() if available is None else available
-    num_devices = parse_devices(devices, available)
+    num_devices = parse_devices(devices, available) * (jax.process_count() if processes is None else processes)
     members = num_seeds * num_grid
     what = f"--num-seeds {num_seeds}" + (f" x {num_grid} grid points" if num_grid > 1 else "")
     batch = seed_batch or members
@@ -72,15 +86,25 @@ def plan_members(devices: str | int, num_seeds: int, num_grid: int = 1, seed_bat
         if seed_batch:
             raise ConfigError(f"--seed-batch: a batch of {batch} members does not split evenly over {num_devices} devices "
                             f"(--devices {devices}); choose --seed-batch a multiple of {num_devices}")
-        raise ConfigError(f"--devices: {members} members ({what}) do not split evenly over {num_devices} devices; "
+        over = f"{num_devices} devices" if num_devices == parse_devices(devices, available) else (
+            f"{num_devices} devices (--devices {devices} x {num_devices // parse_devices(devices, available)} processes)")
+        raise ConfigError(f"--devices: {members} members ({what}) do not split evenly over {over}; "
                         f"choose --num-seeds so that the member count is a multiple of {num_devices}, "
                         f"or --devices dividing {members}")
     return num_devices, batch
 
 
 def member_mesh(num_devices: int) -> Mesh:
-    """A 1-D mesh ``("members",)`` over the first ``num_devices`` local devices."""
-    return Mesh(np.asarray(jax.local_devices()[:num_devices]), (MEMBER_AXIS,))
+    """A 1-D mesh ``("members",)`` over ``num_devices`` devices: the first ``num_devices / P`` of each of the ``P`` processes.
+
+    Devices are ordered by process, so process ``p`` holds the contiguous
+    member block ``p``: its members are the ones it computes.
+    """
+    processes = jax.process_count()
+    per_process = num_devices // processes
+    by_process = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
+    chosen = [d for p in range(processes) for d in [d for d in by_process if d.process_index == p][:per_process]]
+    return Mesh(np.asarray(chosen), (MEMBER_AXIS,))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,8 +135,20 @@ class MemberPlacement:
         return NamedSharding(self.mesh, PartitionSpec())
 
     def put(self, tree):
-        """Places a member batch (every leaf ``[M, ...]``) with its member axis sharded."""
-        return jax.device_put(tree, self.members)
+        """Places a member batch (every leaf ``[M, ...]``) with its member axis sharded.
+
+        Every process passes the whole batch (host or device arrays); with
+        several processes each one transfers only the shards of its own devices.
+        """
+        if jax.process_count() == 1:
+            return jax.device_put(tree, self.members)
+        return jax.tree.map(lambda x: _global_array(x, self.members), tree)
+
+    def put_replicated(self, tree):
+        """The same value on every device of the mesh (hyperparameters shared by all members, chunk indices)."""
+        if jax.process_count() == 1:
+            return tree
+        return jax.tree.map(lambda x: _global_array(x, self.replicated), tree)
 
     def jit(self, fn: Callable, in_axes: Sequence, donate_argnums=()) -> Callable:
         """``jax.jit(fn)`` with member-sharded inputs where ``in_axes`` is 0, replicated ones where it is None.
@@ -138,3 +174,60 @@ def concat_members(trees: list):
     if len(trees) == 1:
         return trees[0]
     return jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]), *trees)
+
+
+def _global_array(x, sharding: NamedSharding) -> jax.Array:
+    """``x`` (the whole array, known to every process) as a global array: each process fills its own shards."""
+    if jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key):
+        data = np.asarray(jax.random.key_data(x))
+        return jax.random.wrap_key_data(_global_array(data, sharding), impl=jax.random.key_impl(x))
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def to_host(tree):
+    """Every leaf as a numpy array holding the whole value, on every process.
+
+    Arrays spread over several processes are gathered (a collective: every
+    process must call it, in the same order); others are copied from their device.
+    """
+    leaves = jax.tree.leaves(tree)
+    if jax.process_count() == 1 or all(getattr(x, "is_fully_addressable", True) for x in leaves):
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    def gather(x):
+        if getattr(x, "is_fully_addressable", True):
+            return np.asarray(jax.device_get(x))
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(gather(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+    return jax.tree.map(gather, tree)
+
+
+def is_primary() -> bool:
+    """True on the process that writes run directories, checkpoints and progress (process 0)."""
+    return jax.process_index() == 0
+
+
+def refuse_together(error: Exception | None) -> None:
+    """Raises on every process if any process found bad input (a collective in a multi-process run).
+
+    Process 0 alone checks what only the writer can (its run directory, its
+    loggers); without agreeing, the other processes would wait forever at the
+    first gather of a run that process 0 refused. The process that found the
+    error re-raises it; the others raise a ConfigError that points to it.
+    """
+    if jax.process_count() == 1:
+        if error is not None:
+            raise error
+        return
+    from jax.experimental import multihost_utils
+
+    flags = np.asarray(multihost_utils.process_allgather(np.int32(error is not None)))
+    if error is not None:
+        raise error
+    if flags.any():
+        bad = ", ".join(str(i) for i in np.flatnonzero(flags))
+        raise ConfigError(f"process {bad} refused the run (its error says why); nothing was written")

@@ -35,6 +35,8 @@ from jaxrl.envs.levels.maze import generate_level, held_out_levels, mutate_level
 from jaxrl.experiment import check_out_dir
 from jaxrl.io import Progress, RunDirectory
 from jaxrl.io.checkpoint import CheckpointError, Checkpointer
+from jaxrl.parallel import (MemberPlacement, add_distributed_arguments, distributed_main, is_primary, plan_members,
+                            refuse_together, to_host)
 from jaxrl.training.loop import make_runner
 from jaxrl.training.paired import make_paired
 from jaxrl.training.ued import make_ued
@@ -61,6 +63,8 @@ class UEDExperimentConfig:
     resume: str = option("", "continue the run in this directory from its newest checkpoint, with its saved config")
     overwrite: bool = option(False, "replace an existing run directory")
     quiet: bool = option(False, "no progress output")
+    devices: str = option("1", "local devices the seeds are sharded over: a count or 'all'; "
+                               "--num-seeds must be a multiple of it")
 
 
 GROUPS = (("run", UEDExperimentConfig), ("curriculum", CurriculumConfig), ("ppo", PPOConfig))
@@ -104,6 +108,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                 group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, help=help_text)
             else:
                 group.add_argument(_flag(f.name), metavar=f.name.upper(), help=help_text)
+    add_distributed_arguments(parser)
     return parser
 
 
@@ -144,6 +149,7 @@ def resolve(argv: list[str], prog: str = "ued.py") -> ResolvedUED:
         raise ConfigError(f"--num-minibatches ({ppo.num_minibatches}) must divide --num-levels x --rollout-len")
     if experiment.num_walls > 13 * 13 - 2:
         raise ConfigError(f"--num-walls must be at most {13 * 13 - 2}, got {experiment.num_walls}")
+    plan_members(experiment.devices, experiment.num_seeds)
     return ResolvedUED(experiment, curriculum, ppo, tuple(sys.argv[:1]) + tuple(argv))
 
 
@@ -224,13 +230,21 @@ def plot_solve_rates(path: Path, env_steps: np.ndarray, solve: np.ndarray, names
 def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
     """Runs (or resumes) a UED experiment; returns its summary."""
     exp, cur = cfg.experiment, cfg.curriculum
+    checkpoints_wanted = write and bool(exp.checkpoint_every)  # every process takes part in a save
+    write = write and is_primary()  # several processes: process 0 writes
+    problem = None
     if write:
-        check_out_dir(exp)
+        try:
+            check_out_dir(exp)
+        except ConfigError as e:
+            problem = e
+    refuse_together(problem)
     env, agent, runner, names, eval_levels = build(cfg)
     keys = jax.random.split(jax.random.PRNGKey(exp.seed), exp.num_seeds)
     hparams = hparams_from_config(cfg.ppo)
-    init_fn = jax.jit(jax.vmap(runner.init, in_axes=(0, None)))
-    chunk_fn = jax.jit(jax.vmap(runner.run_chunk, in_axes=(0, None, None)), donate_argnums=0)
+    placement = MemberPlacement.on(plan_members(exp.devices, exp.num_seeds)[0])  # seeds sharded over devices
+    init_fn = placement.jit(jax.vmap(runner.init, in_axes=(0, None)), (0, None))
+    chunk_fn = placement.jit(jax.vmap(runner.run_chunk, in_axes=(0, None, None)), (0, None, None), donate_argnums=0)
     run_dir = RunDirectory(exp.out_dir)
     checkpointer, state, start_chunk, run_seconds, history = None, None, 0, 0.0, []
     if exp.resume:
@@ -241,25 +255,28 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
         _, saved, meta = checkpointer.restore(template)
         state, start_chunk, run_seconds = saved["runner"], int(meta["chunks_done"]), float(meta["run_seconds"])
         history = list(np.asarray(saved["history"]["eval_returns"]))
-        run_dir.truncate_metrics(min(start_chunk * runner.chunk_len, agent.num_updates))
-    elif write:
-        run_dir.prepare()
-        run_dir.write_config(cfg.to_dict())
-        if exp.checkpoint_every:
+        if write:
+            run_dir.truncate_metrics(min(start_chunk * runner.chunk_len, agent.num_updates))
+    else:
+        if write:
+            run_dir.prepare()
+            run_dir.write_config(cfg.to_dict())
+        if checkpoints_wanted:
             checkpointer = Checkpointer(run_dir.path / "checkpoints", keep=exp.keep_checkpoints, background=True)
 
     t0 = time.perf_counter()
-    state = init_fn(keys, hparams) if state is None else jax.tree.map(np.asarray, state)
+    hparams = placement.put_replicated(hparams)  # shared by every seed
+    state = init_fn(placement.put(keys), hparams) if state is None else placement.put(state)
     chunk_compiled = chunk_fn.lower(state, hparams, np.int32(0)).compile()
     compile_seconds = time.perf_counter() - t0
     steps = agent.env_steps_per_update
-    progress = Progress(agent.num_updates * steps, enabled=not exp.quiet)
+    progress = Progress(agent.num_updates * steps, enabled=not exp.quiet and is_primary())
     num_mazes = len(names)
     for chunk in range(start_chunk, runner.num_chunks):
         first = chunk * runner.chunk_len
         t = time.perf_counter()
         state, metrics = chunk_compiled(state, hparams, np.int32(first))
-        metrics = jax.device_get(metrics)
+        metrics = to_host(metrics)
         seconds = time.perf_counter() - t
         valid = np.asarray(metrics.pop("valid"))[0]
         metrics.pop("params_finite")
@@ -317,6 +334,9 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
         "eval_episodes": exp.eval_episodes,
         "backend": jax.default_backend(),
     }
+    buffer = None
+    if cur.method in ("plr", "robust_plr", "accel") and (write or not is_primary()):
+        buffer = to_host(state.agent_state.curriculum.buffer)  # a collective in a multi-process run
     if write:
         run_dir.write_summary(summary)
         run_dir.write_arrays("curves.npz", eval_env_steps=eval_env_steps, eval_returns=eval_all, maze_names=np.asarray(names))
@@ -324,8 +344,8 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
                          f"{cur.method} on {exp.env}: held-out mazes")
         _save_image(run_dir.path / "held_out_mazes.png", level_grid(eval_levels, num_mazes, columns=num_mazes),
                     " | ".join(names))
-        if cur.method in ("plr", "robust_plr", "accel"):
-            levels, scores = top_buffer_levels(state.agent_state.curriculum.buffer)
+        if buffer is not None:
+            levels, scores = top_buffer_levels(buffer)
             if len(scores):
                 _save_image(run_dir.path / "buffer_levels.png", level_grid(levels, len(scores)),
                             f"highest-scoring buffer levels (seed 0), scores {scores[0]:.3f} .. {scores[-1]:.3f}")
@@ -347,7 +367,12 @@ def ued(**options) -> dict:
 
 
 def main(argv: list[str] | None = None, prog: str = "ued.py") -> int:
+    """``experiments/ued.py``; joins a multi-process run first when its flags or launcher say so."""
     argv = sys.argv[1:] if argv is None else argv
+    return distributed_main(lambda rest: _main(rest, prog), argv, prog)
+
+
+def _main(argv: list[str], prog: str) -> int:
     try:
         resuming = any(a == "--resume" or a.startswith("--resume=") for a in argv)
         cfg = resolve_resume(argv, prog) if resuming else resolve(argv, prog)

@@ -31,7 +31,8 @@ from jaxrl.experiment import check_out_dir
 from jaxrl.io import Progress, RunDirectory, plot_fitness_curves
 from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
 from jaxrl.io.repro import reproducibility_record
-from jaxrl.parallel import MemberPlacement, plan_members
+from jaxrl.parallel import (MemberPlacement, add_distributed_arguments, distributed_main, is_primary, plan_members,
+                            refuse_together, to_host)
 from jaxrl.training.loop import make_runner
 
 EXIT_BAD_INPUT = 2
@@ -118,6 +119,7 @@ def _parser(prog: str, search_cls=EvolutionConfig,
                 group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, help=help_text)
             else:
                 group.add_argument(_flag(f.name), metavar=f.name.upper(), help=help_text)
+    add_distributed_arguments(parser)
     return parser
 
 
@@ -266,8 +268,15 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
     """
     hooks = policy_search_hooks(behaviour_fn) if hooks is None else hooks
     exp, search = cfg.experiment, cfg.search
+    checkpoints_wanted = write and bool(exp.checkpoint_every)  # every process takes part in a save
+    write = write and is_primary()  # several processes: process 0 writes
+    problem = None
     if write:
-        check_out_dir(exp)
+        try:
+            check_out_dir(exp)
+        except ConfigError as e:
+            problem = e
+    refuse_together(problem)
     env, agent, runner, keys, hparams = hooks.build(cfg)
     num_seeds = exp.num_seeds
     placement = MemberPlacement.on(plan_members(exp.devices, num_seeds)[0])  # seeds sharded over devices
@@ -286,16 +295,19 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
         state, start_chunk, run_seconds = saved["runner"], int(meta["chunks_done"]), float(meta["run_seconds"])
         history = {"population_returns": [saved["history"]["population_returns"]],
                    "eval_returns": list(saved["history"]["eval_returns"])}
-        run_dir.truncate_metrics(min(start_chunk * runner.chunk_len, exp.generations), key="generation")
-    elif write:
-        run_dir.prepare()
-        run_dir.write_config(cfg.to_dict())
-        if exp.checkpoint_every:
+        if write:
+            run_dir.truncate_metrics(min(start_chunk * runner.chunk_len, exp.generations), key="generation")
+    else:
+        if write:
+            run_dir.prepare()
+            run_dir.write_config(cfg.to_dict())
+        if checkpoints_wanted:
             checkpointer = Checkpointer(run_dir.path / "checkpoints", keep=exp.keep_checkpoints, background=True)
     if write:
         run_dir.write_json("reproducibility.json", reproducibility_record(list(cfg.command_line)))
 
     t0 = time.perf_counter()
+    hparams = placement.put_replicated(hparams)  # shared by every seed
     if state is None:
         keys = placement.put(keys)
         state = init_fn.lower(keys, hparams).compile()(keys, hparams)
@@ -305,13 +317,13 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
     compile_seconds = time.perf_counter() - t0
 
     steps_per_generation = agent.env_steps_per_update  # per seed
-    progress = Progress(exp.generations * steps_per_generation, enabled=not exp.quiet)
+    progress = Progress(exp.generations * steps_per_generation, enabled=not exp.quiet and is_primary())
     nonfinite_seeds: set[int] = set()
     for chunk in range(start_chunk, runner.num_chunks):
         first = chunk * runner.chunk_len
         t = time.perf_counter()
         state, metrics = chunk_compiled(state, hparams, np.int32(first))
-        metrics = jax.device_get(metrics)
+        metrics = to_host(metrics)
         seconds = time.perf_counter() - t
         valid = np.asarray(metrics["valid"])[0]
         n_valid = int(valid.sum())
@@ -323,7 +335,8 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
         for s in np.flatnonzero(~np.asarray(metrics["params_finite"])):
             if int(s) not in nonfinite_seeds:
                 nonfinite_seeds.add(int(s))
-                log(f"non-finite parameters in the solution of seed {int(s)} after generation {first + n_valid}", file=sys.stderr)
+                if is_primary():
+                    log(f"non-finite parameters in the solution of seed {int(s)} after generation {first + n_valid}", file=sys.stderr)
         gens_per_second = n_valid / seconds
         rows = []
         for i in range(n_valid):
@@ -352,8 +365,10 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
                                               "eval_returns": np.stack(history["eval_returns"])}},
                 {"chunks_done": chunks_done, "generations_done": done, "run_seconds": run_seconds + time.perf_counter() - t},
             )
-        if write and hooks.on_chunk is not None:
-            hooks.on_chunk(run_dir, chunks_done, state, eval_returns)
+        if hooks.on_chunk is not None and (write or not is_primary()):
+            host_state = to_host(state)  # a collective in a multi-process run: every process gathers
+            if write:
+                hooks.on_chunk(run_dir, chunks_done, host_state, eval_returns)
         progress.update(done * steps_per_generation, gens_per_second * steps_per_generation * num_seeds,
                         gen=f"{done}/{exp.generations}", best=float(pop[-1].max(-1).mean()), eval=float(eval_returns.mean()))
         run_seconds += time.perf_counter() - t
@@ -450,13 +465,19 @@ def load_evolution_run(run_dir, num_eval_episodes: int | None = None):
 
 def main(argv: list[str] | None = None, prog: str = "evolve.py", resolve_fn: Callable | None = None,
          hooks: SearchHooks | None = None) -> int:
-    """``evolve.py`` (and, with its ``resolve_fn`` and ``hooks``, ``meta_train.py``)."""
+    """``evolve.py`` (and, with its ``resolve_fn`` and ``hooks``, ``meta_train.py``).
+
+    Joins a multi-process run first when its flags or launcher say so.
+    """
     argv = sys.argv[1:] if argv is None else argv
+    return distributed_main(lambda rest: _main(rest, prog, resolve_fn, hooks), argv, prog)
+
+
+def _main(argv: list[str], prog: str, resolve_fn: Callable | None, hooks: SearchHooks | None) -> int:
     resolve_fn = resolve if resolve_fn is None else resolve_fn
     try:
         resuming = any(a == "--resume" or a.startswith("--resume=") for a in argv)
         cfg = resolve_resume(argv, prog, resolve_fn) if resuming else resolve_fn(argv, prog=prog)
-        check_out_dir(cfg.experiment)
         result = run_evolution(cfg, hooks=hooks)
     except (ConfigError, CheckpointError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)

@@ -60,8 +60,13 @@ class MsgpackRestore(checkpoint_args.CheckpointArgs):
 
 
 def host_copy(tree):
-    """Host numpy copies of every leaf (owned memory: the device buffers may be donated afterwards)."""
-    return jax.tree.map(lambda x: np.array(x, copy=True), jax.device_get(tree))
+    """Host numpy copies of every leaf (owned memory: the device buffers may be donated afterwards).
+
+    Arrays spread over several processes are gathered first (every process must call this).
+    """
+    from jaxrl.parallel import to_host
+
+    return jax.tree.map(lambda x: np.array(x, copy=True), to_host(tree))
 
 
 class Checkpointer:
@@ -72,6 +77,12 @@ class Checkpointer:
     :meth:`wait` / :meth:`close`, wait for it); a process killed mid-write
     leaves an uncommitted temporary directory that is never listed.
 
+    In a multi-process run every process creates the checkpointer and calls
+    :meth:`save` (gathering the state is a collective), but only process 0
+    writes; every process can list and restore. Each process's orbax manager
+    is its own (``active_processes`` = itself), so no save waits on a barrier
+    of processes that do not save.
+
     Args:
         directory: checkpoint root (``<run_dir>/checkpoints``).
         keep: number of checkpoints retained (older ones are deleted after a
@@ -81,10 +92,27 @@ class Checkpointer:
 
     def __init__(self, directory, keep: int = 3, background: bool = False):
         self.directory = Path(directory).absolute()
-        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
-        self._manager = ocp.CheckpointManager(self.directory, options=options)
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1) if background else None
+        self.writes = jax.process_index() == 0
+        self._keep = keep
+        self._manager_instance = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1) if background and self.writes else None
         self._pending: concurrent.futures.Future | None = None
+
+    @property
+    def _manager(self) -> ocp.CheckpointManager:
+        """Created on first use: a process that only reads never creates the directory."""
+        if self._manager_instance is None:
+            process = jax.process_index()
+            extra = {}
+            if jax.process_count() > 1:  # a manager of this process alone (orbax then wants the root made by hand)
+                extra["multiprocessing_options"] = ocp.options.MultiprocessingOptions(primary_host=process,
+                                                                                      active_processes={process})
+                if self.writes:
+                    self.directory.mkdir(parents=True, exist_ok=True)
+            options = ocp.CheckpointManagerOptions(
+                max_to_keep=self._keep, create=self.writes and not extra, enable_async_checkpointing=False, **extra)
+            self._manager_instance = ocp.CheckpointManager(self.directory, options=options)
+        return self._manager_instance
 
     def _write(self, step: int, host_state, meta: dict) -> None:
         args = ocp.args.Composite(state=MsgpackSave(host_state), meta=ocp.args.JsonSave(meta))
@@ -94,6 +122,8 @@ class Checkpointer:
     def save(self, step: int, state, meta: dict) -> None:
         """Saves ``state`` (any pytree of arrays) with JSON ``meta`` as ``step``."""
         host_state = host_copy(state)
+        if not self.writes:
+            return
         if self._executor is None:
             self._write(step, host_state, meta)
             return
@@ -108,6 +138,8 @@ class Checkpointer:
 
     def steps(self) -> list[int]:
         """Committed steps, oldest first (interrupted saves are never listed)."""
+        if not self.directory.is_dir():
+            return []
         self._manager.reload()
         return sorted(self._manager.all_steps())
 
@@ -136,7 +168,8 @@ class Checkpointer:
         self.wait()
         if self._executor is not None:
             self._executor.shutdown()
-        self._manager.close()
+        if self._manager_instance is not None:
+            self._manager_instance.close()
 
 
 def restore_run_state(checkpointer: "Checkpointer", runner, keys, hparams) -> tuple[int, Any, dict]:

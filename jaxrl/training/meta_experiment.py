@@ -168,7 +168,15 @@ def main(argv=None, prog: str = "meta_train.py") -> int:
     """``experiments/meta_train.py``; exit 0 done, 2 bad input (one line, nothing written)."""
     import sys
 
+    from jaxrl.parallel import distributed_main
+
     argv = sys.argv[1:] if argv is None else argv
+    return distributed_main(lambda rest: _main(rest, prog), argv, prog)
+
+
+def _main(argv: list[str], prog: str) -> int:
+    import sys
+
     # The hooks need the resolved config: resolve here (bad input stops here, nothing written);
     # the driver resolves the same flags again.
     try:
@@ -177,4 +185,4 @@ def main(argv=None, prog: str = "meta_train.py") -> int:
     except ConfigError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return search_driver.EXIT_BAD_INPUT
-    return search_driver.main(argv, prog, resolve_fn=resolve, hooks=make_hooks(cfg))
+    return search_driver._main(argv, prog, resolve, make_hooks(cfg))
