@@ -29,7 +29,7 @@ from jaxrl.io import Progress, RunDirectory, plot_learning_curves
 from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
 from jaxrl.io.loggers import LoggerUnavailable, TensorBoardLogger, WandbLogger, check_available
 from jaxrl.io.repro import reproducibility_record
-from jaxrl.parallel import (MemberPlacement, concat_members, distributed_main, is_primary, plan_members,
+from jaxrl.parallel import (MemberPlacement, distributed_main, is_primary, join_batches, plan_members,
                             refuse_together, split_members, to_host)
 from jaxrl.threefry import unroll_threefry_on_cpu
 from jaxrl.training.loop import make_runner, map_members
@@ -205,10 +205,6 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
     chunk_compiled = chunk_fn.lower(states[0], hparam_batches[0], np.int32(0)).compile()
     compile_seconds = time.perf_counter() - t0
 
-    def all_members(trees):
-        """Per-batch outputs -> one ``[M, ...]`` tree (the batch itself, untouched, when there is one)."""
-        return trees[0] if num_batches == 1 else concat_members(to_host(trees))
-
     total_steps_per_seed = agent.num_updates * steps_per_update
     progress = Progress(total_steps_per_seed, enabled=not exp.quiet and is_primary())
     diverged_members: dict[int, tuple] = {}
@@ -218,7 +214,7 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
         t = time.perf_counter()
         outputs = [chunk_compiled(s, h, np.int32(first)) for s, h in zip(states, hparam_batches)]
         states = [state for state, _ in outputs]
-        metrics = to_host(all_members([m for _, m in outputs]))
+        metrics = to_host(join_batches([m for _, m in outputs]))
         seconds = time.perf_counter() - t
         valid = np.asarray(metrics.pop("valid"))[0]
         params_finite = np.asarray(metrics.pop("params_finite"))
@@ -271,7 +267,7 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
         ):
             checkpointer.save(
                 chunks_done,
-                {"runner": all_members(states), "history": {"train_return": np.concatenate(history["train_return"]),
+                {"runner": join_batches(states), "history": {"train_return": np.concatenate(history["train_return"]),
                                               "eval_returns": np.stack(history["eval_returns"])}},
                 {"chunks_done": chunks_done, "updates_done": done_updates,
                  "run_seconds": run_seconds + time.perf_counter() - t},
@@ -280,7 +276,7 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
         progress.update(done_updates * steps_per_update, chunk_sps, **{"return": last, "eval": _finite_mean(eval_returns)})
         run_seconds += time.perf_counter() - t  # the whole iteration: compute, metrics, checkpoint
     progress.close()
-    state = all_members(states)
+    state = join_batches(states)
     if checkpointer is not None:
         checkpointer.wait()  # the final checkpoint is committed before the run reports done
     for sink in sinks:

@@ -169,6 +169,11 @@ def split_members(tree, num_batches: int) -> list:
     return [jax.tree.map(lambda x: x[b * size:(b + 1) * size], tree) for b in range(num_batches)]
 
 
+def join_batches(trees: list):
+    """Per-batch outputs of a ``--seed-batch`` run -> one ``[M, ...]`` tree (the batch itself, untouched, when there is one)."""
+    return trees[0] if len(trees) == 1 else concat_members(to_host(trees))
+
+
 def concat_members(trees: list):
     """Inverse of :func:`split_members` on host arrays: leaves ``[K, ...]`` x B -> ``[B * K, ...]``."""
     if len(trees) == 1:

@@ -33,6 +33,8 @@ from jaxrl.parallel import concat_members, plan_members, split_members
 
 TRAIN = dict(env="CartPole-v1", num_seeds=2, total_timesteps=512, num_envs=4, rollout_len=32, hidden_sizes=(8,),
              num_epochs=1, num_minibatches=1, num_chunks=2, eval_episodes=1, quiet=True, sweep={"lr": [1e-3, 3e-3]})
+UED = dict(method="robust_plr", num_seeds=4, total_timesteps=4 * 16 * 4, num_levels=4, rollout_len=16, num_minibatches=2,
+           num_epochs=1, hidden_sizes=(16,), capacity=8, min_fill=0.25, num_chunks=2, eval_episodes=1, max_steps=30, quiet=True)
 EVOLVE = dict(strategy="openai_es", env="CartPole-v1", population=4, episodes=1, episode_len=20, generations=2,
               num_seeds=4, num_chunks=2, eval_episodes=1, quiet=True)
 
@@ -41,6 +43,7 @@ def _child(out: Path) -> None:
     """Runs in a process with four host devices; saves every run's state and curves to ``out``."""
     import jax
 
+    from jaxrl.curricula.experiment import ued
     from jaxrl.evolution.experiment import evolve
     from jaxrl.experiment import train
 
@@ -50,7 +53,11 @@ def _child(out: Path) -> None:
         "train_split": train(**TRAIN, devices=2, seed_batch=2, out_dir=str(out / "train_split")),
         "evolve_one": evolve(**EVOLVE),
         "evolve_two": evolve(**EVOLVE, devices=2),
+        "evolve_batched": evolve(**EVOLVE, devices=2, seed_batch=2),
     }
+    summaries = {"ued_one": ued(**UED, out_dir=str(out / "ued_one")),
+                 "ued_split": ued(**UED, devices=2, seed_batch=2, out_dir=str(out / "ued_split"))}
+    (out / "ued_summaries.json").write_text(json.dumps(summaries))
     arrays = {}
     for name, result in runs.items():
         state = getattr(result, "runner_state", None) or result.state
@@ -103,6 +110,29 @@ def test_sharded_evolution_is_bitwise_equal(child):
     for a, b in zip(_states(arrays, "evolve_one"), _states(arrays, "evolve_two"), strict=True):
         np.testing.assert_array_equal(b, a)
     np.testing.assert_array_equal(arrays["evolve_two/eval_returns"], arrays["evolve_one/eval_returns"])
+
+
+def test_batched_evolution_equals_one_batch(child):
+    """Two sequential batches of 2 seeds (each split over 2 devices) against 4 seeds on one device."""
+    _, arrays = child
+    for a, b in zip(_states(arrays, "evolve_one"), _states(arrays, "evolve_batched"), strict=True):
+        if np.issubdtype(a.dtype, np.floating):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(b, a)
+    np.testing.assert_array_equal(arrays["evolve_batched/eval_returns"], arrays["evolve_one/eval_returns"])
+
+
+def test_sharded_and_batched_curriculum_equals_one_device(child):
+    """robust PLR (level buffer and all) with 4 seeds: --devices 2 --seed-batch 2 against one device."""
+    out, _ = child
+    summaries = json.loads((out / "ued_summaries.json").read_text())
+    one, split = summaries["ued_one"], summaries["ued_split"]
+    assert split["final_returns"] == one["final_returns"]
+    assert split["held_out_solve_rates"] == one["held_out_solve_rates"]
+    with np.load(out / "ued_one" / "curves.npz") as c1, np.load(out / "ued_split" / "curves.npz") as c2:
+        np.testing.assert_array_equal(c2["eval_returns"], c1["eval_returns"])
+    assert (out / "ued_split" / "buffer_levels.png").is_file()
 
 
 def test_split_and_concat_members_round_trip():

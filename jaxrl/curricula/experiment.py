@@ -35,8 +35,8 @@ from jaxrl.envs.levels.maze import generate_level, held_out_levels, mutate_level
 from jaxrl.experiment import check_out_dir
 from jaxrl.io import Progress, RunDirectory
 from jaxrl.io.checkpoint import CheckpointError, Checkpointer
-from jaxrl.parallel import (MemberPlacement, add_distributed_arguments, distributed_main, is_primary, plan_members,
-                            refuse_together, to_host)
+from jaxrl.parallel import (MemberPlacement, add_distributed_arguments, distributed_main, is_primary, join_batches,
+                            plan_members, refuse_together, split_members, to_host)
 from jaxrl.training.loop import make_runner
 from jaxrl.training.paired import make_paired
 from jaxrl.training.ued import make_ued
@@ -65,6 +65,8 @@ class UEDExperimentConfig:
     quiet: bool = option(False, "no progress output")
     devices: str = option("1", "local devices the seeds are sharded over: a count or 'all'; "
                                "--num-seeds must be a multiple of it")
+    seed_batch: int = option(0, "run the seeds in sequential batches of this many (one compiled program, same "
+                                "results and run directory); must divide --num-seeds (0: all at once)", minimum=0)
 
 
 GROUPS = (("run", UEDExperimentConfig), ("curriculum", CurriculumConfig), ("ppo", PPOConfig))
@@ -149,7 +151,7 @@ def resolve(argv: list[str], prog: str = "ued.py") -> ResolvedUED:
         raise ConfigError(f"--num-minibatches ({ppo.num_minibatches}) must divide --num-levels x --rollout-len")
     if experiment.num_walls > 13 * 13 - 2:
         raise ConfigError(f"--num-walls must be at most {13 * 13 - 2}, got {experiment.num_walls}")
-    plan_members(experiment.devices, experiment.num_seeds)
+    plan_members(experiment.devices, experiment.num_seeds, 1, experiment.seed_batch)
     return ResolvedUED(experiment, curriculum, ppo, tuple(sys.argv[:1]) + tuple(argv))
 
 
@@ -242,7 +244,9 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
     env, agent, runner, names, eval_levels = build(cfg)
     keys = jax.random.split(jax.random.PRNGKey(exp.seed), exp.num_seeds)
     hparams = hparams_from_config(cfg.ppo)
-    placement = MemberPlacement.on(plan_members(exp.devices, exp.num_seeds)[0])  # seeds sharded over devices
+    num_devices, batch_size = plan_members(exp.devices, exp.num_seeds, 1, exp.seed_batch)
+    num_batches = exp.num_seeds // batch_size  # sequential batches of one compiled program
+    placement = MemberPlacement.on(num_devices)  # seeds sharded over devices
     init_fn = placement.jit(jax.vmap(runner.init, in_axes=(0, None)), (0, None))
     chunk_fn = placement.jit(jax.vmap(runner.run_chunk, in_axes=(0, None, None)), (0, None, None), donate_argnums=0)
     run_dir = RunDirectory(exp.out_dir)
@@ -266,8 +270,11 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
 
     t0 = time.perf_counter()
     hparams = placement.put_replicated(hparams)  # shared by every seed
-    state = init_fn(placement.put(keys), hparams) if state is None else placement.put(state)
-    chunk_compiled = chunk_fn.lower(state, hparams, np.int32(0)).compile()
+    if state is None:
+        states = [init_fn(placement.put(k), hparams) for k in split_members(keys, num_batches)]
+    else:  # a checkpoint holds every seed in order, whatever the batching it was saved from
+        states = [placement.put(s) for s in split_members(state, num_batches)]
+    chunk_compiled = chunk_fn.lower(states[0], hparams, np.int32(0)).compile()
     compile_seconds = time.perf_counter() - t0
     steps = agent.env_steps_per_update
     progress = Progress(agent.num_updates * steps, enabled=not exp.quiet and is_primary())
@@ -275,8 +282,9 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
     for chunk in range(start_chunk, runner.num_chunks):
         first = chunk * runner.chunk_len
         t = time.perf_counter()
-        state, metrics = chunk_compiled(state, hparams, np.int32(first))
-        metrics = to_host(metrics)
+        outputs = [chunk_compiled(s, hparams, np.int32(first)) for s in states]
+        states = [s for s, _ in outputs]
+        metrics = to_host(join_batches([m for _, m in outputs]))
         seconds = time.perf_counter() - t
         valid = np.asarray(metrics.pop("valid"))[0]
         metrics.pop("params_finite")
@@ -300,13 +308,14 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
         chunks_done = chunk + 1
         if checkpointer is not None and exp.checkpoint_every and (
                 chunks_done % exp.checkpoint_every == 0 or chunks_done == runner.num_chunks):
-            checkpointer.save(chunks_done, {"runner": state, "history": {"eval_returns": np.stack(history)}},
+            checkpointer.save(chunks_done, {"runner": join_batches(states), "history": {"eval_returns": np.stack(history)}},
                               {"chunks_done": chunks_done, "updates_done": done_updates,
                                "run_seconds": run_seconds + time.perf_counter() - t})
         progress.update(done_updates * steps, n_valid * steps * exp.num_seeds / seconds,
                         solve=float(solve.mean()), score=float(np.mean(metrics["level_score"])))
         run_seconds += time.perf_counter() - t
     progress.close()
+    state = join_batches(states)
     if checkpointer is not None:
         checkpointer.wait()
 

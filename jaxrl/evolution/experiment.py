@@ -31,8 +31,8 @@ from jaxrl.experiment import check_out_dir
 from jaxrl.io import Progress, RunDirectory, plot_fitness_curves
 from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
 from jaxrl.io.repro import reproducibility_record
-from jaxrl.parallel import (MemberPlacement, add_distributed_arguments, distributed_main, is_primary, plan_members,
-                            refuse_together, to_host)
+from jaxrl.parallel import (MemberPlacement, add_distributed_arguments, distributed_main, is_primary, join_batches,
+                            plan_members, refuse_together, split_members, to_host)
 from jaxrl.training.loop import make_runner
 
 EXIT_BAD_INPUT = 2
@@ -57,6 +57,8 @@ class EvolveExperimentConfig:
     quiet: bool = option(False, "no progress output")
     devices: str = option("1", "local devices the seeds are sharded over: a count or 'all'; "
                                "--num-seeds must be a multiple of it")
+    seed_batch: int = option(0, "run the seeds in sequential batches of this many (one compiled program, same "
+                                "results and run directory); must divide --num-seeds (0: all at once)", minimum=0)
 
 
 RUN_ONLY_OPTIONS = ("resume", "overwrite", "quiet")
@@ -174,7 +176,7 @@ def resolve(argv: list[str], prog: str = "evolve.py", search_cls=EvolutionConfig
     if not experiment.out_dir:
         experiment = dataclasses.replace(experiment, out_dir=default_out_dir(experiment, search))
     check(experiment, search, sources)
-    plan_members(experiment.devices, experiment.num_seeds)
+    plan_members(experiment.devices, experiment.num_seeds, 1, experiment.seed_batch)
     return ResolvedEvolution(experiment, search, tuple(sys.argv[:1]) + tuple(argv))
 
 
@@ -279,7 +281,9 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
     refuse_together(problem)
     env, agent, runner, keys, hparams = hooks.build(cfg)
     num_seeds = exp.num_seeds
-    placement = MemberPlacement.on(plan_members(exp.devices, num_seeds)[0])  # seeds sharded over devices
+    num_devices, batch_size = plan_members(exp.devices, num_seeds, 1, exp.seed_batch)
+    num_batches = num_seeds // batch_size  # sequential batches of one compiled program
+    placement = MemberPlacement.on(num_devices)  # seeds sharded over devices
     init_fn = placement.jit(jax.vmap(runner.init, in_axes=(0, None)), (0, None))
     chunk_fn = placement.jit(jax.vmap(runner.run_chunk, in_axes=(0, None, None)), (0, None, None), donate_argnums=0)
 
@@ -309,11 +313,12 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
     t0 = time.perf_counter()
     hparams = placement.put_replicated(hparams)  # shared by every seed
     if state is None:
-        keys = placement.put(keys)
-        state = init_fn.lower(keys, hparams).compile()(keys, hparams)
-    else:
-        state = placement.put(state)
-    chunk_compiled = chunk_fn.lower(state, hparams, np.int32(0)).compile()
+        key_batches = [placement.put(k) for k in split_members(keys, num_batches)]
+        init_compiled = init_fn.lower(key_batches[0], hparams).compile()
+        states = [init_compiled(k, hparams) for k in key_batches]
+    else:  # a checkpoint holds every seed in order, whatever the batching it was saved from
+        states = [placement.put(s) for s in split_members(state, num_batches)]
+    chunk_compiled = chunk_fn.lower(states[0], hparams, np.int32(0)).compile()
     compile_seconds = time.perf_counter() - t0
 
     steps_per_generation = agent.env_steps_per_update  # per seed
@@ -322,8 +327,9 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
     for chunk in range(start_chunk, runner.num_chunks):
         first = chunk * runner.chunk_len
         t = time.perf_counter()
-        state, metrics = chunk_compiled(state, hparams, np.int32(first))
-        metrics = to_host(metrics)
+        outputs = [chunk_compiled(s, hparams, np.int32(first)) for s in states]
+        states = [s for s, _ in outputs]
+        metrics = to_host(join_batches([m for _, m in outputs]))
         seconds = time.perf_counter() - t
         valid = np.asarray(metrics["valid"])[0]
         n_valid = int(valid.sum())
@@ -361,18 +367,19 @@ def run_evolution(cfg: ResolvedEvolution, write: bool = True, log=print,
         ):
             checkpointer.save(
                 chunks_done,
-                {"runner": state, "history": {"population_returns": np.concatenate(history["population_returns"]),
+                {"runner": join_batches(states), "history": {"population_returns": np.concatenate(history["population_returns"]),
                                               "eval_returns": np.stack(history["eval_returns"])}},
                 {"chunks_done": chunks_done, "generations_done": done, "run_seconds": run_seconds + time.perf_counter() - t},
             )
         if hooks.on_chunk is not None and (write or not is_primary()):
-            host_state = to_host(state)  # a collective in a multi-process run: every process gathers
+            host_state = to_host(join_batches(states))  # a collective in a multi-process run: every process gathers
             if write:
                 hooks.on_chunk(run_dir, chunks_done, host_state, eval_returns)
         progress.update(done * steps_per_generation, gens_per_second * steps_per_generation * num_seeds,
                         gen=f"{done}/{exp.generations}", best=float(pop[-1].max(-1).mean()), eval=float(eval_returns.mean()))
         run_seconds += time.perf_counter() - t
     progress.close()
+    state = join_batches(states)
     if checkpointer is not None:
         checkpointer.wait()
 
