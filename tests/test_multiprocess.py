@@ -126,3 +126,43 @@ def test_process_zero_refusing_stops_every_process(tmp_path):
     assert "--out-dir" in pair[0].stderr.strip().splitlines()[-1]
     assert "process 0 refused the run" in pair[1].stderr.strip().splitlines()[-1]
     assert (tmp_path / "taken" / "summary.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("argv, environ, message", [
+    (["--num-processes", "2", "--process-id", "0"], {}, "--coordinator-address: a multi-process run needs all of"),
+    (["--coordinator-address", "nohost", "--num-processes", "2", "--process-id", "0"], {}, "--coordinator-address: expected HOST:PORT"),
+    (["--coordinator-address", "h:1", "--num-processes", "two", "--process-id", "0"], {}, "--num-processes: expected an integer"),
+    (["--coordinator-address", "h:1", "--num-processes", "2", "--process-id", "2"], {}, "--process-id: must be between 0 and 1"),
+    (["--coordinator-address", "h:1", "--num-processes", "0", "--process-id", "0"], {}, "--num-processes: must be >= 1"),
+    ([], {"JAX_COORDINATOR_ADDRESS": "h:1"}, "JAX_COORDINATOR_ADDRESS is set: set JAX_NUM_PROCESSES"),
+])
+def test_bad_distributed_flags_are_refused(argv, environ, message):
+    from jaxrl.distributed import DistributedFlagError, parse_distributed
+
+    with pytest.raises(DistributedFlagError, match="^" + message):
+        parse_distributed(argv, environ)
+
+
+def test_distributed_options_from_flags_and_launchers():
+    from jaxrl.distributed import parse_distributed
+
+    options, rest = parse_distributed(["--env", "x", "--coordinator-address", "10.0.0.1:1234", "--num-processes", "4",
+                                       "--process-id", "3", "--quiet"], {})
+    assert (options.coordinator_address, options.num_processes, options.process_id) == ("10.0.0.1:1234", 4, 3)
+    assert rest == ["--env", "x", "--quiet"]
+    assert parse_distributed([], {})[0].multi_process is False
+    assert parse_distributed([], {"SLURM_NTASKS": "1"})[0].multi_process is False  # one task: a plain run
+    assert parse_distributed([], {"SLURM_NTASKS": "8"})[0].source == "SLURM"
+    assert parse_distributed([], {"OMPI_COMM_WORLD_SIZE": "2"})[0].source == "Open MPI"
+    env = {"JAX_COORDINATOR_ADDRESS": "h:9", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "1"}
+    assert parse_distributed([], env)[0].process_id == 1
+
+
+def test_entry_point_bad_flag_is_one_line_and_exit_2(tmp_path):
+    proc = _one_process("train.py", ["--num-processes", "2", "--process-id", "0", "--out-dir", str(tmp_path / "x")])
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("train.py: error: --coordinator-address: a multi-process run needs all of "
+                                   "--coordinator-address, --num-processes and --process-id")
+    assert not (tmp_path / "x").exists()
+    help_text = _one_process("evolve.py", ["--help"]).stdout
+    assert "--coordinator-address" in help_text and "--process-id" in help_text
