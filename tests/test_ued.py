@@ -54,7 +54,7 @@ def test_no_gradient_step_on_new_or_mutated_levels():
 
 def solve_rates(method, seeds):
     """Held-out solve rates ``[S, L]`` after a short run, and the training levels' solve rate over its last 10 updates."""
-    agent, hp = build(method, 16 * 32 * 200, max_steps=32)
+    agent, hp = build(method, 16 * 32 * 300, max_steps=32)
     train = jax.jit(jax.vmap(make_train(agent, None, num_chunks=1, evaluate_each_chunk=True), in_axes=(0, None)))
     _, metrics = train(jax.random.split(jax.random.PRNGKey(0), seeds), hp)
     returns = np.asarray(metrics["eval_returns"])[:, -1].reshape(seeds, len(EVAL_MAZES), -1)  # last chunk: [S, L, E]
@@ -64,8 +64,10 @@ def solve_rates(method, seeds):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["dr", "plr", "accel"])
 def test_short_runs_learn_to_solve_simple_mazes(method):
-    # The initial policy solves neither held-out maze within the time limit (solve rate 0).
-    held_out, training = solve_rates(method, seeds=2)
+    # The initial policy solves neither held-out maze within the time limit (solve rate 0). Single seeds
+    # range from 0 to 1 on the held-out mazes at this budget (and move with the CPU's floating-point
+    # kernels), so the bar is on the mean of 8 vmapped seeds.
+    held_out, training = solve_rates(method, seeds=8)
     assert held_out.mean() >= 0.4 and training >= 0.7, (held_out, training)
 
 
@@ -82,7 +84,7 @@ def test_entry_point_writes_the_run_and_resumes_bit_exactly(tmp_path, capsys):
     summary = json.loads((run / "summary.json").read_text())
     assert set(summary["held_out_solve_rate"]) >= {"OpenRoom", "FourRooms", "Labyrinth"}
     assert len(summary["final_returns"]) == 2
-    for name in ("config.yaml", "metrics.jsonl", "curves.npz", "solve_rate_curve.png", "held_out_mazes.png", "buffer_levels.png"):
+    for name in ("config.yaml", "metrics.jsonl", "curves.npz", "solve_rate_curve.png", "held_out_levels.png", "buffer_levels.png"):
         assert (run / name).is_file(), name
     # Resume from the first of two chunks: the same second chunk (level buffer included in the checkpoint).
     import shutil
@@ -113,3 +115,30 @@ def test_every_ued_preset_resolves():
     for preset in presets:
         cfg = resolve(["--config", str(preset)])
         assert cfg.ppo.num_envs == cfg.curriculum.num_levels and preset.stem.endswith(cfg.curriculum.method)
+
+
+def test_entry_point_runs_cartpole_physics_levels(tmp_path, capsys):
+    """The same driver on another level space: CartPole whose physics is the level (solved above 475)."""
+    import json
+
+    from jaxrl.curricula.experiment import main
+    from jaxrl.envs.levels.classic import CARTPOLE_HELD_OUT
+
+    run = tmp_path / "run"
+    argv = ["--method", "accel", "--env", "CartPole-v1", "--num-seeds", "2", "--total-timesteps", str(4 * 16 * 4),
+            "--num-levels", "4", "--rollout-len", "16", "--num-minibatches", "2", "--num-epochs", "1", "--hidden-sizes", "16",
+            "--capacity", "8", "--min-fill", "0.25", "--num-edits", "1", "--num-chunks", "2", "--eval-episodes", "1", "--quiet",
+            "--out-dir", str(run)]
+    assert main(argv) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert list(summary["held_out_solve_rate"]) == list(CARTPOLE_HELD_OUT)
+    returns = np.load(run / "curves.npz")["eval_returns"]  # [C, S, L, E]
+    assert returns.shape == (2, 2, len(CARTPOLE_HELD_OUT), 1)
+    solved = (returns[-1] > 475.0).mean(-1)  # [S, L]
+    assert summary["held_out_solve_rates"]["Default"] == [float(x) for x in solved[:, 0]]
+    for name in ("held_out_levels.png", "buffer_levels.png", "solve_rate_curve.png"):
+        assert (run / name).is_file(), name
+    # PAIRED's adversary builds mazes only: refused in one line, nothing written.
+    assert main(["--method", "paired", "--env", "CartPole-v1", "--out-dir", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert "--method" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()

@@ -7,9 +7,9 @@ evaluation and checkpoints between chunks. The level buffer is part of the
 runner state, so it is checkpointed and a resumed run continues bit-exactly.
 
 Run directory: ``config.yaml``, ``metrics.jsonl``, ``curves.npz`` (held-out
-returns ``[chunks, seeds, mazes, episodes]``), ``summary.json`` (held-out solve
-rate per maze, ``final_return_mean`` / ``final_returns`` = mean held-out
-return per seed), ``solve_rate_curve.png``, ``held_out_mazes.png`` and, for
+returns ``[chunks, seeds, levels, episodes]`` and the held-out level names), ``summary.json``
+(held-out solve rate per level, ``final_return_mean`` / ``final_returns`` = mean held-out
+return per seed), ``solve_rate_curve.png``, ``held_out_levels.png`` and, for
 buffer methods, ``buffer_levels.png`` (the highest-scoring levels of seed 0).
 
 Exit codes of :func:`main`: 0 done, 2 bad input (one line on stderr, nothing written).
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,8 @@ from jaxrl.agents.ppo import PPOConfig, hparams_from_config, validate_ppo
 from jaxrl.cli import ConfigError, _coerce, _flag, _Parser, _suggest, _validate_values, load_yaml_config
 from jaxrl.config import option
 from jaxrl.curricula.curriculum import CurriculumConfig, validate_curriculum
-from jaxrl.envs.levels.maze import generate_level, held_out_levels, mutate_level, render_level
+from jaxrl.envs.levels.maze import render_level
+from jaxrl.envs.levels.spaces import LEVEL_SPACES
 from jaxrl.experiment import check_out_dir
 from jaxrl.io import Progress, RunDirectory
 from jaxrl.io.checkpoint import CheckpointError, Checkpointer
@@ -42,7 +42,7 @@ from jaxrl.training.paired import make_paired
 from jaxrl.training.ued import make_ued
 
 EXIT_BAD_INPUT = 2
-LEVEL_ENVS = ("Maze",)
+LEVEL_ENVS = tuple(LEVEL_SPACES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,8 +53,8 @@ class UEDExperimentConfig:
     total_timesteps: int = option(1_000_000, "environment steps per seed", minimum=1)
     num_seeds: int = option(1, "independent runs in one program", minimum=1)
     seed: int = option(0, "base random seed")
-    num_walls: int = option(25, "walls of a generated maze", minimum=0)
-    max_steps: int = option(250, "maze time limit", minimum=1)
+    num_walls: int = option(25, "walls of a generated maze (Maze only)", minimum=0)
+    max_steps: int = option(250, "maze time limit (Maze only; CartPole-v1 keeps its 500 steps)", minimum=1)
     num_chunks: int = option(10, "compiled chunks: metrics, held-out evaluation and checkpoint after each", minimum=1)
     eval_episodes: int = option(8, "held-out episodes per maze and seed after each chunk", minimum=1)
     out_dir: str = option("", "run directory (default runs/ued_<method>_<env>)")
@@ -149,6 +149,8 @@ def resolve(argv: list[str], prog: str = "ued.py") -> ResolvedUED:
         raise ConfigError("--normalize-obs: not supported with curricula (every update resets the envs to new levels)")
     if (curriculum.num_levels * ppo.rollout_len) % ppo.num_minibatches:
         raise ConfigError(f"--num-minibatches ({ppo.num_minibatches}) must divide --num-levels x --rollout-len")
+    if curriculum.method == "paired" and not LEVEL_SPACES[experiment.env].designable_by_adversary:
+        raise ConfigError(f"--method: paired needs levels its adversary can build (Maze); {experiment.env} has none")
     if experiment.num_walls > 13 * 13 - 2:
         raise ConfigError(f"--num-walls must be at most {13 * 13 - 2}, got {experiment.num_walls}")
     plan_members(experiment.devices, experiment.num_seeds, 1, experiment.seed_batch)
@@ -168,23 +170,24 @@ def resolve_resume(argv: list[str], prog: str = "ued.py") -> ResolvedUED:
 
 
 def build(cfg: ResolvedUED):
-    """``(env, agent, runner, maze names, eval levels)`` of a resolved config."""
+    """``(env, agent, runner, held-out level names, eval levels)`` of a resolved config."""
     exp, cur = cfg.experiment, cfg.curriculum
-    env = envs.make(exp.env, max_steps=exp.max_steps)
-    names, eval_levels = held_out_levels()
-    generate = functools.partial(generate_level, num_walls=exp.num_walls)
-    mutate = functools.partial(mutate_level, num_edits=cur.num_edits)
+    space = LEVEL_SPACES[exp.env]
+    env = space.make_env(exp.max_steps)
+    names, eval_levels = space.held_out()
     if cur.method == "paired":
         agent = make_paired(cfg.ppo, cur.num_levels, env, exp.total_timesteps, eval_levels, exp.num_walls,
                             num_eval_episodes=exp.eval_episodes)
     else:
-        agent = make_ued(cfg.ppo, cur, env, exp.total_timesteps, generate, mutate, eval_levels, exp.eval_episodes)
+        agent = make_ued(cfg.ppo, cur, env, exp.total_timesteps, space.generator(exp.num_walls), space.mutator(cur.num_edits),
+                         eval_levels, exp.eval_episodes, solved_return=space.solved_return)
     return env, agent, make_runner(agent, None, exp.num_chunks), names, eval_levels
 
 
-def level_grid(levels, num: int, columns: int = 8, cell: int = 6) -> np.ndarray:
-    """An RGB image of the first ``num`` levels (leaves ``[N, ...]``), ``columns`` per row, 1-cell white gaps."""
-    images = [render_level(jax.tree.map(lambda x: np.asarray(x)[i], levels), cell) for i in range(num)]
+def level_grid(levels, num: int, columns: int = 8, cell: int = 6, render=render_level) -> np.ndarray:
+    """An RGB image of the first ``num`` levels (leaves ``[N, ...]``) drawn by ``render`` (a level space's;
+    mazes by default), ``columns`` per row, 1-cell white gaps."""
+    images = [render(jax.tree.map(lambda x: np.asarray(x)[i], levels), cell) for i in range(num)]
     h, w, _ = images[0].shape
     rows = -(-num // columns)
     grid = np.full((rows * (h + cell) + cell, columns * (w + cell) + cell, 3), 255, np.uint8)
@@ -278,7 +281,8 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
     compile_seconds = time.perf_counter() - t0
     steps = agent.env_steps_per_update
     progress = Progress(agent.num_updates * steps, enabled=not exp.quiet and is_primary())
-    num_mazes = len(names)
+    space = LEVEL_SPACES[exp.env]
+    num_levels = len(names)
     for chunk in range(start_chunk, runner.num_chunks):
         first = chunk * runner.chunk_len
         t = time.perf_counter()
@@ -288,11 +292,11 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
         seconds = time.perf_counter() - t
         valid = np.asarray(metrics.pop("valid"))[0]
         metrics.pop("params_finite")
-        eval_returns = np.asarray(metrics.pop("eval_returns")).reshape(exp.num_seeds, num_mazes, -1)  # [S, L, E]
+        eval_returns = np.asarray(metrics.pop("eval_returns")).reshape(exp.num_seeds, num_levels, -1)  # [S, L, E]
         history.append(eval_returns)
         n_valid = int(valid.sum())
         done_updates = first + n_valid
-        solve = (eval_returns > 0).mean(-1)  # [S, L]
+        solve = (eval_returns > space.solved_return).mean(-1)  # [S, L]
         rows = []
         for i in range(n_valid):
             update = first + i + 1
@@ -320,7 +324,7 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
         checkpointer.wait()
 
     eval_all = np.stack(history)  # [C, S, L, E]
-    solve_all = (eval_all > 0).mean(-1)  # [C, S, L]
+    solve_all = (eval_all > space.solved_return).mean(-1)  # [C, S, L]
     eval_env_steps = np.minimum((np.arange(eval_all.shape[0]) + 1) * runner.chunk_len, agent.num_updates) * steps
     final = eval_all[-1].mean(axis=(1, 2))  # [S]: mean held-out return
     summary = {
@@ -348,15 +352,15 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
         buffer = to_host(state.agent_state.curriculum.buffer)  # a collective in a multi-process run
     if write:
         run_dir.write_summary(summary)
-        run_dir.write_arrays("curves.npz", eval_env_steps=eval_env_steps, eval_returns=eval_all, maze_names=np.asarray(names))
+        run_dir.write_arrays("curves.npz", eval_env_steps=eval_env_steps, eval_returns=eval_all, level_names=np.asarray(names))
         plot_solve_rates(run_dir.path / "solve_rate_curve.png", eval_env_steps, solve_all, names,
-                         f"{cur.method} on {exp.env}: held-out mazes")
-        _save_image(run_dir.path / "held_out_mazes.png", level_grid(eval_levels, num_mazes, columns=num_mazes),
+                         f"{cur.method} on {exp.env}: held-out levels")
+        _save_image(run_dir.path / "held_out_levels.png", level_grid(eval_levels, num_levels, columns=num_levels, render=space.render),
                     " | ".join(names))
         if buffer is not None:
             levels, scores = top_buffer_levels(buffer)
             if len(scores):
-                _save_image(run_dir.path / "buffer_levels.png", level_grid(levels, len(scores)),
+                _save_image(run_dir.path / "buffer_levels.png", level_grid(levels, len(scores), render=space.render),
                             f"highest-scoring buffer levels (seed 0), scores {scores[0]:.3f} .. {scores[-1]:.3f}")
     if checkpointer is not None:
         checkpointer.close()

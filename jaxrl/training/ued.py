@@ -65,13 +65,15 @@ def level_scores(score: str, rollout: PPORollout, stored_max_returns: jax.Array)
 
 
 def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, total_timesteps: int, generate: Callable,
-             mutate: Callable | None, eval_levels, num_eval_episodes: int = 8, deterministic_eval: bool = False) -> Agent:
+             mutate: Callable | None, eval_levels, num_eval_episodes: int = 8, deterministic_eval: bool = False,
+             solved_return: float = 0.0) -> Agent:
     """PPO trained on a curriculum's levels; ``num_envs`` is the curriculum's ``num_levels``.
 
     Args:
         env: the single env whose params are levels (e.g. ``envs.make("Maze")``).
         generate, mutate: the level generator ``key -> level`` and mutator ``(key, level) -> level``.
         eval_levels: held-out levels, leaves ``[L, ...]``.
+        solved_return: an episode with a higher return solved its level (the ``train_solve_rate`` metric).
 
     Returns:
         an :class:`Agent` whose state is a :class:`UEDState` and whose ``evaluate`` returns
@@ -102,7 +104,7 @@ def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, tot
         skipped = rollout.state._replace(update_step=rollout.state.update_step + 1)
         agent_state = select_tree(info.train, learned, skipped)
         curriculum_state = curriculum.update(curriculum_state, levels, scores, info)
-        solved = jnp.any(rollout.traj.info["episode_done"] & (rollout.traj.info["episode_return"] > 0), axis=0)
+        solved = jnp.any(rollout.traj.info["episode_done"] & (rollout.traj.info["episode_return"] > solved_return), axis=0)
         metrics.update(
             level_score=jnp.mean(scores.score),
             train_solve_rate=jnp.mean(solved.astype(jnp.float32)),

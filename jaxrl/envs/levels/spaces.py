@@ -1,0 +1,82 @@
+"""Level spaces: what a curriculum run needs of an environment with designable levels.
+
+A :class:`LevelSpace` bundles, for one environment, how to build it, how to
+generate and mutate levels, its held-out levels for zero-shot evaluation, the
+return that counts as solving a level, and how to draw a level. The UED driver
+(:mod:`jaxrl.curricula.experiment`) reads everything environment-specific from
+here, so a new designable environment is one entry in :data:`LEVEL_SPACES`.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from jaxrl import envs
+from jaxrl.envs.levels.classic import (
+    CARTPOLE_RANGES,
+    cartpole_held_out_levels,
+    generate_cartpole_level,
+    mutate_cartpole_level,
+)
+from jaxrl.envs.levels.maze import generate_level, held_out_levels, mutate_level, render_level
+
+
+class LevelSpace(NamedTuple):
+    """Attributes:
+    make_env: ``(max_steps) -> Env`` whose params are levels.
+    generator: ``(num_walls) -> (key -> level)``, the random level generator (``num_walls``
+        is the maze's option; other spaces ignore it).
+    mutator: ``(num_edits) -> ((key, level) -> level)``, ACCEL's edit operator.
+    held_out: ``() -> (names, levels)``, levels with a leading ``[L]`` axis.
+    solved_return: an episode whose return is above this solved its level.
+    render: ``(level, cell) -> RGB uint8 image`` of one level.
+    designable_by_adversary: whether PAIRED's adversary can build this space's levels.
+    """
+
+    make_env: Callable
+    generator: Callable
+    mutator: Callable
+    held_out: Callable
+    solved_return: float
+    render: Callable
+    designable_by_adversary: bool
+
+
+def render_cartpole_level(level, cell: int = 8) -> np.ndarray:
+    """One bar per designable parameter (gravity, cart mass, pole mass, length, push force), its
+    height the value's place in its sampling range: an RGB image ``[10 * cell, 5 * cell, 3]`` uint8."""
+    height = 10 * cell
+    colours = np.array([[70, 110, 200], [220, 140, 40], [200, 60, 60], [60, 170, 90], [150, 90, 190]], np.uint8)
+    image = np.full((height, len(CARTPOLE_RANGES) * cell, 3), 235, np.uint8)
+    for i, (name, (low, high)) in enumerate(CARTPOLE_RANGES.items()):
+        fraction = (float(np.asarray(getattr(level, name))) - low) / (high - low)
+        bar = max(1, int(round(np.clip(fraction, 0.0, 1.0) * height)))
+        image[height - bar:, i * cell:(i + 1) * cell - max(1, cell // 4)] = colours[i]
+    return image
+
+
+LEVEL_SPACES: dict[str, LevelSpace] = {
+    # Partially observable 13 x 13 grid maze; solved = the goal reached (the only reward).
+    "Maze": LevelSpace(
+        make_env=lambda max_steps: envs.make("Maze", max_steps=max_steps),
+        generator=lambda num_walls: functools.partial(generate_level, num_walls=num_walls),
+        mutator=lambda num_edits: functools.partial(mutate_level, num_edits=num_edits),
+        held_out=held_out_levels,
+        solved_return=0.0,
+        render=render_level,
+        designable_by_adversary=True,
+    ),
+    # CartPole whose physics is the level; solved = balanced for more than 475 of 500 steps
+    # (gymnax's and Gymnasium's threshold for CartPole-v1).
+    "CartPole-v1": LevelSpace(
+        make_env=lambda max_steps: envs.make("CartPole-v1"),
+        generator=lambda num_walls: generate_cartpole_level,
+        mutator=lambda num_edits: functools.partial(mutate_cartpole_level, num_edits=num_edits),
+        held_out=cartpole_held_out_levels,
+        solved_return=475.0,
+        render=render_cartpole_level,
+        designable_by_adversary=False,
+    ),
+}
