@@ -139,3 +139,31 @@ def test_unknown_environment_cannot_be_normalised(runs, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "MountainCar-v0" in err and "--normalize" in err
     assert not any((tmp_path / "r2" / f).exists() for f in REPORT_FILES)
+
+
+def test_report_of_curriculum_runs_scores_held_out_solve_rates(tmp_path, capsys):
+    """Curriculum runs (ued.py) enter the same report: each held-out level is a task and a seed's
+    score is its solve rate there, aggregated without a score table."""
+    from jaxrl.curricula.experiment import main as ued_main
+    from jaxrl.evaluation.report import load_groups
+
+    tiny = ["--env", "CartPole-v1", "--num-seeds", "3", "--total-timesteps", str(4 * 16 * 2), "--num-levels", "4",
+            "--rollout-len", "16", "--num-minibatches", "2", "--num-epochs", "1", "--hidden-sizes", "8", "--capacity", "8",
+            "--min-fill", "0.25", "--num-chunks", "2", "--eval-episodes", "2", "--checkpoint-every", "0", "--quiet"]
+    runs = [tmp_path / m for m in ("dr", "robust_plr")]
+    for run in runs:
+        assert ued_main(["--method", run.name, *tiny, "--out-dir", str(run)]) == 0
+    out = tmp_path / "report"
+    assert report_main([*map(str, runs), "--out", str(out), "--reps", "200"]) == 0
+    summaries = {r.name: json.loads((r / "summary.json").read_text()) for r in runs}
+    groups = {(g.method, g.env): g for g in load_groups(runs)}
+    assert len(groups) == 2 * 5 and all(g.solve_rates for g in groups.values())
+    for method, summary in summaries.items():
+        for level, rates in summary["held_out_solve_rates"].items():
+            assert list(groups[(method, f"CartPole-v1/{level}")].scores) == rates
+    rows = _csv(out / "aggregates.csv")
+    assert {r["method"] for r in rows} == {"dr", "robust_plr"}
+    assert all(r["normalised"] == "True" and r["num_runs"] == "3" and r["num_envs"] == "5" for r in rows)
+    for r in rows:  # solve rates are fractions: every estimate and interval stays in [0, 1]
+        assert all(0.0 <= float(r[k]) <= 1.0 for k in ("estimate", "ci_low", "ci_high"))
+    assert "solve rate" in (out / "report.md").read_text()

@@ -52,6 +52,7 @@ class RunGroup:
         scores: ``[R]`` final evaluation return per run (NaN: the run diverged).
         curve_steps: per contributing directory, ``[C]`` env steps per seed at each evaluation.
         curves: per contributing directory, ``[C, S]`` mean evaluation return per seed.
+        solve_rates: the scores and curves are a held-out level's solve rates (curriculum runs).
     """
 
     method: str
@@ -60,6 +61,7 @@ class RunGroup:
     curve_steps: list
     curves: list
     sources: list
+    solve_rates: bool = False  # scores are held-out solve rates of a curriculum run (already in [0, 1])
 
 
 def method_label(config: dict, run_dir: Path, method_from: str) -> str:
@@ -94,20 +96,57 @@ def load_groups(run_dirs, method_from: str = "config", labels: dict | None = Non
         curves = np.load(path / "curves.npz")
         if summary.get("status") != "completed":
             log(f"note: {raw} has status {summary.get('status')!r}; its final scores are used as they are")
-        grid = expand_grid(config.get("sweep") or {})
-        num_seeds = int(summary["num_seeds"])
-        finals = np.asarray(summary["final_returns"], np.float64).reshape(len(grid), num_seeds)
-        eval_means = np.asarray(curves["eval_returns"], np.float64).mean(-1)  # [C, G, S]
-        base = labels.get(str(path), method_label(config, path, method_from))
-        for g, point in enumerate(grid):
-            method = base if len(grid) == 1 else f"{base} [{grid_label(point)}]"
-            key = (method, config["env"])
-            group = groups.setdefault(key, RunGroup(method, config["env"], np.zeros(0), [], [], []))
-            group.scores = np.concatenate([group.scores, finals[g]])
-            group.curve_steps.append(np.asarray(curves["eval_env_steps"], np.float64))
-            group.curves.append(eval_means[:, g, :])
-            group.sources.append(str(raw))
+        label = labels.get(str(path))
+        if "held_out_solve_rates" in summary:  # a curriculum run (experiments/ued.py)
+            found = _level_groups(path, config, summary, curves, label, method_from)
+        else:
+            found = _training_groups(path, config, summary, curves, label, method_from)
+        for group in found:
+            merged = groups.setdefault((group.method, group.env), dataclasses.replace(group, scores=np.zeros(0), curve_steps=[],
+                                                                                     curves=[], sources=[]))
+            merged.scores = np.concatenate([merged.scores, group.scores])
+            merged.curve_steps += group.curve_steps
+            merged.curves += group.curves
+            merged.sources += group.sources
     return list(groups.values())
+
+
+def _training_groups(path: Path, config: dict, summary: dict, curves, label: str | None, method_from: str) -> list[RunGroup]:
+    """One group per grid point of a training run; a seed's score is its final evaluation return."""
+    grid = expand_grid(config.get("sweep") or {})
+    num_seeds = int(summary["num_seeds"])
+    finals = np.asarray(summary["final_returns"], np.float64).reshape(len(grid), num_seeds)
+    eval_means = np.asarray(curves["eval_returns"], np.float64).mean(-1)  # [C, G, S]
+    steps = np.asarray(curves["eval_env_steps"], np.float64)
+    base = label or method_label(config, path, method_from)
+    return [RunGroup(base if len(grid) == 1 else f"{base} [{grid_label(point)}]", config["env"], finals[g], [steps],
+                     [eval_means[:, g, :]], [str(path)]) for g, point in enumerate(grid)]
+
+
+def _level_groups(path: Path, config: dict, summary: dict, curves, label: str | None, method_from: str) -> list[RunGroup]:
+    """One group per held-out level of a curriculum run: ``env`` is ``<env>/<level>`` and a seed's
+    score is its final solve rate of that level (a fraction in [0, 1]); the curves are the solve
+    rates after each chunk."""
+    from jaxrl.envs.levels.spaces import LEVEL_SPACES
+
+    method = label or (path.name if method_from == "dirname" else str(config["method"]))
+    solved = LEVEL_SPACES[config["env"]].solved_return
+    solve = (np.asarray(curves["eval_returns"], np.float64) > solved).mean(-1)  # [C, S, L]
+    steps = np.asarray(curves["eval_env_steps"], np.float64)
+    return [RunGroup(method, level_task(config["env"], name), np.asarray(rates, np.float64), [steps], [solve[:, :, j]], [str(path)], solve_rates=True)
+            for j, (name, rates) in enumerate(summary["held_out_solve_rates"].items())]
+
+
+def level_task(env: str, level: str) -> str:
+    """The report's task name of one held-out level of a curriculum run."""
+    return f"{env}/{level}"
+
+
+def solve_rate_refs(groups) -> dict:
+    """Score-table rows for held-out-level tasks: a solve rate is already a normalised score (0 never, 1 always)."""
+    from jaxrl.evaluation.scores import ScoreRef
+
+    return {g.env: ScoreRef(0.0, 1.0, "solve rate") for g in groups if g.solve_rates}
 
 
 def choose_normalisation(envs, mode: str, table: dict) -> bool:
@@ -198,6 +237,7 @@ def write_report(run_dirs, out_dir, method_from: str = "config", labels: dict | 
     groups = load_groups(run_dirs, method_from, labels, log)
     table = load_score_table(*score_tables)
     methods = sorted({g.method for g in groups})
+    table.update(solve_rate_refs(groups))
     all_envs = sorted({g.env for g in groups})
     present = {(g.method, g.env) for g in groups}
     envs = [e for e in all_envs if all((m, e) in present for m in methods)]
@@ -275,6 +315,9 @@ def write_report(run_dirs, out_dir, method_from: str = "config", labels: dict | 
         f"- runs: {', '.join(str(r) for r in run_dirs)}",
         f"- methods: {', '.join(methods)}; environments aggregated: {', '.join(envs)}",
         f"- scores: final evaluation return per seed, {'normalised per environment with the score table ((return - random) / (reference - random))' if normalise else 'raw returns (not normalised)'}",
+        *([f"- curriculum runs: each held-out level is a task (`<env>/<level>`) and a seed's score is its solve rate of "
+           f"that level (the fraction of evaluation episodes solved), a normalised score as it is"]
+          if any(g.solve_rates for g in groups) else []),
         f"- intervals: {conf} percentile intervals of a stratified bootstrap over runs ({reps} replications, key {seed})",
         "",
         f"## Aggregates ({score_name})",
