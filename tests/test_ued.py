@@ -84,7 +84,8 @@ def test_entry_point_writes_the_run_and_resumes_bit_exactly(tmp_path, capsys):
     summary = json.loads((run / "summary.json").read_text())
     assert set(summary["held_out_solve_rate"]) >= {"OpenRoom", "FourRooms", "Labyrinth"}
     assert len(summary["final_returns"]) == 2
-    for name in ("config.yaml", "metrics.jsonl", "curves.npz", "solve_rate_curve.png", "held_out_levels.png", "buffer_levels.png"):
+    for name in ("config.yaml", "metrics.jsonl", "curves.npz", "solve_rate_curve.png", "held_out_levels.png", "buffer_levels.png",
+                 "held_out_trajectories.png", "buffer_levels/chunk_001.png", "buffer_levels/chunk_002.png"):
         assert (run / name).is_file(), name
     # Resume from the first of two chunks: the same second chunk (level buffer included in the checkpoint).
     import shutil

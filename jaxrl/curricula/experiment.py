@@ -21,6 +21,7 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -32,6 +33,7 @@ from jaxrl.config import option
 from jaxrl.curricula.curriculum import CurriculumConfig, validate_curriculum
 from jaxrl.envs.levels.maze import render_level
 from jaxrl.envs.levels.spaces import LEVEL_SPACES
+from jaxrl.evaluation.rollout import play_levels
 from jaxrl.experiment import check_out_dir
 from jaxrl.io import Progress, RunDirectory
 from jaxrl.io.checkpoint import CheckpointError, Checkpointer
@@ -215,6 +217,33 @@ def top_buffer_levels(buffer, seed: int = 0, num: int = 16):
     return jax.tree.map(lambda x: np.asarray(x)[seed][order], buffer.levels), scores[order]
 
 
+def held_out_trajectories(agent, env, space, eval_levels, seed_state, key) -> np.ndarray:
+    """An RGB grid of the held-out levels, each with the path of one episode of the final policy
+    (stochastic, as the held-out evaluation plays) of one seed; ``seed_state`` is that seed's runner state."""
+    returns, env_states, playing = jax.jit(lambda k, params: play_levels(
+        k, agent.act, params, env, eval_levels, initial_policy_state=agent.initial_policy_state))(key, seed_state.params)
+    positions, playing = np.asarray(space.agent_positions(env_states)), np.asarray(playing)  # [T, L, 2], [T, L]
+    num = playing.shape[1]
+
+    def draw(level, cell):
+        i = int(np.asarray(level.index))
+        return space.render_trajectory(level.level, positions[playing[:, i], i], cell)
+
+    class Indexed(NamedTuple):
+        level: object
+        index: np.ndarray
+
+    return level_grid(Indexed(eval_levels, np.arange(num)), num, columns=num, render=draw), np.asarray(returns)
+
+
+def save_buffer_levels(path: Path, buffer, render, title_prefix: str = "") -> None:
+    """The highest-scoring levels of seed 0's buffer (leaves ``[S, C, ...]``, on the host) as a PNG grid."""
+    levels, scores = top_buffer_levels(buffer)
+    if len(scores):
+        _save_image(path, level_grid(levels, len(scores), render=render),
+                    f"{title_prefix}highest-scoring buffer levels (seed 0), scores {scores[0]:.3f} .. {scores[-1]:.3f}")
+
+
 def plot_solve_rates(path: Path, env_steps: np.ndarray, solve: np.ndarray, names, title: str) -> None:
     """Held-out solve rate per maze (mean over seeds) against env steps; ``solve [C, S, L]``."""
     from matplotlib.figure import Figure
@@ -282,6 +311,7 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
     steps = agent.env_steps_per_update
     progress = Progress(agent.num_updates * steps, enabled=not exp.quiet and is_primary())
     space = LEVEL_SPACES[exp.env]
+    has_buffer = cur.method in ("plr", "robust_plr", "accel")
     num_levels = len(names)
     for chunk in range(start_chunk, runner.num_chunks):
         first = chunk * runner.chunk_len
@@ -315,6 +345,12 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
             checkpointer.save(chunks_done, {"runner": join_batches(states), "history": {"eval_returns": np.stack(history)}},
                               {"chunks_done": chunks_done, "updates_done": done_updates,
                                "run_seconds": run_seconds + time.perf_counter() - t})
+            if has_buffer:  # the curriculum as it stood at this checkpoint (to_host: a collective across processes)
+                snapshot = to_host(join_batches([s.agent_state.curriculum.buffer for s in states]))
+                if write:
+                    (run_dir.path / "buffer_levels").mkdir(exist_ok=True)
+                    save_buffer_levels(run_dir.path / "buffer_levels" / f"chunk_{chunks_done:03d}.png", snapshot, space.render,
+                                       f"after chunk {chunks_done}: ")
         progress.update(done_updates * steps, n_valid * steps * exp.num_seeds / seconds,
                         solve=float(solve.mean()), score=float(np.mean(metrics["level_score"])))
         run_seconds += time.perf_counter() - t
@@ -347,9 +383,10 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
         "eval_episodes": exp.eval_episodes,
         "backend": jax.default_backend(),
     }
-    buffer = None
-    if cur.method in ("plr", "robust_plr", "accel") and (write or not is_primary()):
-        buffer = to_host(state.agent_state.curriculum.buffer)  # a collective in a multi-process run
+    buffer, seed0 = None, None
+    if write or not is_primary():  # to_host is a collective in a multi-process run
+        buffer = to_host(state.agent_state.curriculum.buffer) if has_buffer else None
+        seed0 = jax.tree.map(lambda x: x[0], to_host(state.agent_state)) if space.agent_positions is not None else None
     if write:
         run_dir.write_summary(summary)
         run_dir.write_arrays("curves.npz", eval_env_steps=eval_env_steps, eval_returns=eval_all, level_names=np.asarray(names))
@@ -358,10 +395,13 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
         _save_image(run_dir.path / "held_out_levels.png", level_grid(eval_levels, num_levels, columns=num_levels, render=space.render),
                     " | ".join(names))
         if buffer is not None:
-            levels, scores = top_buffer_levels(buffer)
-            if len(scores):
-                _save_image(run_dir.path / "buffer_levels.png", level_grid(levels, len(scores), render=space.render),
-                            f"highest-scoring buffer levels (seed 0), scores {scores[0]:.3f} .. {scores[-1]:.3f}")
+            save_buffer_levels(run_dir.path / "buffer_levels.png", buffer, space.render)
+        if seed0 is not None:
+            image, returns = held_out_trajectories(agent, env, space, eval_levels, seed0,
+                                                   jax.random.fold_in(jax.random.PRNGKey(exp.seed), 1))
+            _save_image(run_dir.path / "held_out_trajectories.png", image,
+                        "seed 0, final policy: " + " | ".join(f"{n} {'solved' if r > space.solved_return else 'not solved'}"
+                                                               for n, r in zip(names, returns)))
     if checkpointer is not None:
         checkpointer.close()
     return summary

@@ -8,7 +8,7 @@ from jaxrl.envs import find_obs_stats, make_vec_env
 from jaxrl.networks.recurrent import reset_where
 
 
-def evaluate_episodes(key, act_fn, vec_env, env_params, num_steps: int, initial_policy_state=None):
+def evaluate_episodes(key, act_fn, vec_env, env_params, num_steps: int, initial_policy_state=None, record: bool = False):
     """Undiscounted return of the first episode of each of ``vec_env.num_envs`` envs.
 
     A fixed-length ``lax.scan`` of ``num_steps`` steps (at least the env's time
@@ -25,9 +25,12 @@ def evaluate_episodes(key, act_fn, vec_env, env_params, num_steps: int, initial_
             ``[E, ...]``); ``act_fn`` is then ``(obs, key, policy_state) ->
             (action, policy_state)``. The state is carried through the scan and
             reset to the initial state after an episode ends, as in training.
+        record: also return what each step acted on (to draw trajectories).
 
     Returns:
-        ``[E]`` episode returns.
+        ``[E]`` episode returns; with ``record``, ``(returns [E], env_states [T, E, ...],
+        playing [T, E])``: the env state each step acted from, and whether that step still
+        belonged to the first episode.
     """
     key_reset, key_loop = jax.random.split(key)
     state, obs = vec_env.reset(key_reset, env_params)
@@ -40,15 +43,16 @@ def evaluate_episodes(key, act_fn, vec_env, env_params, num_steps: int, initial_
         state, obs, policy_state, returns, finished = carry
         key_act, key_env = jax.random.split(step_key)
         action, policy_state = act_fn(obs, key_act, policy_state)
-        state, ts = vec_env.step(key_env, state, action, env_params)
+        next_state, ts = vec_env.step(key_env, state, action, env_params)
         policy_state = reset_where(ts.done, policy_state, initial_policy_state)
         returns = returns + jnp.where(finished, 0.0, ts.reward)
+        trace = (state, ~finished) if record else None
         finished = finished | ts.done
-        return (state, ts.obs, policy_state, returns, finished), None
+        return (next_state, ts.obs, policy_state, returns, finished), trace
 
     init = (state, obs, initial_policy_state, jnp.zeros((num_envs,), jnp.float32), jnp.zeros((num_envs,), bool))
-    (_, _, _, returns, _), _ = jax.lax.scan(step, init, jax.random.split(key_loop, num_steps))
-    return returns
+    (_, _, _, returns, _), trace = jax.lax.scan(step, init, jax.random.split(key_loop, num_steps))
+    return (returns, *trace) if record else returns
 
 
 def make_evaluate(env, act, num_episodes: int, deterministic: bool, normalize_obs: bool = False,
@@ -73,10 +77,33 @@ def make_evaluate(env, act, num_episodes: int, deterministic: bool, normalize_ob
 
     def evaluate(key, state, env_params, hparams):
         eval_env = make_vec_env(env, num_episodes, normalize_obs=normalize_obs, obs_stats=find_obs_stats(state.env_state))
-        if initial_policy_state is None:
-            act_fn = lambda obs, k: act(state.params, obs, k, deterministic)  # noqa: E731
-            return evaluate_episodes(key, act_fn, eval_env, env_params, num_steps)
-        act_fn = lambda obs, k, s: act(state.params, obs, k, deterministic, s)  # noqa: E731
-        return evaluate_episodes(key, act_fn, eval_env, env_params, num_steps, initial_policy_state(num_episodes))
+        act_fn, policy_state = bind_policy(act, state.params, deterministic, initial_policy_state, num_episodes)
+        return evaluate_episodes(key, act_fn, eval_env, env_params, num_steps, policy_state)
 
     return evaluate
+
+
+def bind_policy(act, params, deterministic: bool, initial_policy_state, num_envs: int):
+    """``(act_fn, initial state)`` for :func:`evaluate_episodes` from an agent's ``act`` and its parameters
+    (the state is None for a feedforward policy, ``initial_policy_state(num_envs)`` for a recurrent one)."""
+    if initial_policy_state is None:
+        return (lambda obs, k: act(params, obs, k, deterministic)), None  # noqa: E731
+    return (lambda obs, k, s: act(params, obs, k, deterministic, s)), initial_policy_state(num_envs)  # noqa: E731
+
+
+def play_levels(key, act, params, env, levels, deterministic: bool = False, initial_policy_state=None):
+    """One episode on each level with the env states it passed through, to draw trajectories.
+
+    Args:
+        act, params: the agent's ``act`` (see :func:`make_evaluate`) and its parameters.
+        env: the single env whose params are levels.
+        levels: leaves ``[L, ...]``.
+
+    Returns:
+        ``(returns [L], env_states [T, L, ...], playing [T, L])`` as :func:`evaluate_episodes` records them,
+        ``T`` the env's time limit.
+    """
+    num_levels = jax.tree.leaves(levels)[0].shape[0]
+    vec_env = make_vec_env(env, num_levels, batched_params=True)
+    act_fn, policy_state = bind_policy(act, params, deterministic, initial_policy_state, num_levels)
+    return evaluate_episodes(key, act_fn, vec_env, levels, env.max_episode_steps(env.default_params), policy_state, record=True)

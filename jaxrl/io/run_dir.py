@@ -51,8 +51,9 @@ class RunDirectory:
 
     # Everything a run writes; ``prepare`` removes these (and only these) when a run is overwritten.
     OUTPUTS = ("config.yaml", "metrics.jsonl", "curves.npz", "learning_curve.png", "fitness_curve.png", "summary.json",
-               "reproducibility.json", "evaluation.json")
-    OUTPUT_DIRS = ("checkpoints", "tensorboard", "wandb")
+               "reproducibility.json", "evaluation.json",
+               "solve_rate_curve.png", "held_out_levels.png", "held_out_trajectories.png", "buffer_levels.png")  # curricula
+    OUTPUT_DIRS = ("checkpoints", "tensorboard", "wandb", "buffer_levels")
 
     def prepare(self) -> None:
         """Creates the directory and clears the outputs of a previous run in it (``--overwrite``)."""

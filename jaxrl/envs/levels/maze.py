@@ -374,3 +374,18 @@ def render_level(level: Level, cell: int = 8) -> np.ndarray:
     image[gy, gx] = (0, 200, 0)
     image[ay, ax] = (220, 40, 40)
     return np.kron(image, np.ones((cell, cell, 1), np.uint8)).astype(np.uint8)
+
+
+def render_trajectory(level: Level, positions: np.ndarray, cell: int = 8) -> np.ndarray:
+    """:func:`render_level` with the cells of ``positions`` (``[T, 2]`` (x, y), in order) drawn in blue,
+    darker the later they were visited; start and goal keep their colours."""
+    image = render_level(level, 1).astype(np.float32)
+    positions = np.asarray(positions).reshape(-1, 2)
+    for t, (x, y) in enumerate(positions):
+        shade = 0.35 + 0.65 * (t + 1) / max(len(positions), 1)
+        image[y, x] = (60 * (1 - shade), 120 * (1 - shade) + 60, 255 * shade)
+    gx, gy = np.asarray(level.goal_pos)
+    ax, ay = np.asarray(level.agent_pos)
+    image[gy, gx] = (0, 200, 0)
+    image[ay, ax] = (220, 40, 40)
+    return np.kron(image.astype(np.uint8), np.ones((cell, cell, 1), np.uint8)).astype(np.uint8)

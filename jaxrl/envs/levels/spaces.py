@@ -20,7 +20,7 @@ from jaxrl.envs.levels.classic import (
     generate_cartpole_level,
     mutate_cartpole_level,
 )
-from jaxrl.envs.levels.maze import generate_level, held_out_levels, mutate_level, render_level
+from jaxrl.envs.levels.maze import MazeState, generate_level, held_out_levels, mutate_level, render_level, render_trajectory
 
 
 class LevelSpace(NamedTuple):
@@ -33,6 +33,9 @@ class LevelSpace(NamedTuple):
     solved_return: an episode whose return is above this solved its level.
     render: ``(level, cell) -> RGB uint8 image`` of one level.
     designable_by_adversary: whether PAIRED's adversary can build this space's levels.
+    agent_positions: ``(wrapped env states [...]) -> [..., 2]`` where the agent is, or None when a
+        level has no place to draw a trajectory on.
+    render_trajectory: ``(level, positions [T, 2], cell) -> RGB image`` of a level with a path on it.
     """
 
     make_env: Callable
@@ -42,6 +45,23 @@ class LevelSpace(NamedTuple):
     solved_return: float
     render: Callable
     designable_by_adversary: bool
+    agent_positions: Callable | None = None
+    render_trajectory: Callable | None = None
+
+
+def inner_state(env_state):
+    """The innermost env state under the wrappers' states (each keeps the state it wraps as ``env_state``)."""
+    while hasattr(env_state, "env_state"):
+        env_state = env_state.env_state
+    return env_state
+
+
+def maze_agent_positions(env_states):
+    """``[..., 2]`` (x, y) of the agent in (wrapped) maze states."""
+    state = inner_state(env_states)
+    if not isinstance(state, MazeState):
+        raise TypeError(f"expected a maze state under the wrappers, found {type(state).__name__}")
+    return state.agent_pos
 
 
 def render_cartpole_level(level, cell: int = 8) -> np.ndarray:
@@ -67,6 +87,8 @@ LEVEL_SPACES: dict[str, LevelSpace] = {
         solved_return=0.0,
         render=render_level,
         designable_by_adversary=True,
+        agent_positions=maze_agent_positions,
+        render_trajectory=render_trajectory,
     ),
     # CartPole whose physics is the level; solved = balanced for more than 475 of 500 steps
     # (gymnax's and Gymnasium's threshold for CartPole-v1).
