@@ -314,7 +314,7 @@ def write_report(run_dirs, out_dir, method_from: str = "config", labels: dict | 
         "",
         f"- runs: {', '.join(str(r) for r in run_dirs)}",
         f"- methods: {', '.join(methods)}; environments aggregated: {', '.join(envs)}",
-        f"- scores: final evaluation return per seed, {'normalised per environment with the score table ((return - random) / (reference - random))' if normalise else 'raw returns (not normalised)'}",
+        f"- scores: final evaluation return per seed{' (held-out solve rate per seed for curriculum runs)' if any(g.solve_rates for g in groups) else ''}, {'normalised per environment with the score table ((return - random) / (reference - random))' if normalise else 'raw returns (not normalised)'}",
         *([f"- curriculum runs: each held-out level is a task (`<env>/<level>`) and a seed's score is its solve rate of "
            f"that level (the fraction of evaluation episodes solved), a normalised score as it is"]
           if any(g.solve_rates for g in groups) else []),
@@ -336,7 +336,7 @@ def write_report(run_dirs, out_dir, method_from: str = "config", labels: dict | 
                   "| X | Y | P(X > Y) |", "|---|---|---:|"]
         lines += [f"| {x} | {y} | {_fmt(est)} |" for (x, y), est in poi.items()]
         lines += ["", "![probability of improvement](probability_of_improvement.png)", ""]
-    lines += ["## Per environment (raw returns)", "", "| method | env | runs | mean | median | IQM | min | max | normalised mean |",
+    lines += ["## Per environment (raw scores)", "", "| method | env | runs | mean | median | IQM | min | max | normalised mean |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in per_task_rows:
         nm = f"{row['normalised_mean']:.3f}" if np.isfinite(row["normalised_mean"]) else "-"
