@@ -13,7 +13,8 @@ ratios to SB3 always come from one invocation (side by side, same machine,
 same minutes).
 
 jaxrl is driven exactly as :mod:`jaxrl.experiment` drives it (``make_ppo``,
-``make_runner``, ``member_batch``, ``vmap``, ``jit(...).lower(...).compile()``
+``make_runner``, ``member_batch``, ``map_members``, Threefry lowered unrolled,
+``jit(...).lower(...).compile()``
 for init and the chunk, compile timed separately), with two choices made for
 fairness, both recorded in the output:
 
@@ -84,8 +85,10 @@ def worker_jax(num_seeds: int, total_timesteps: int, num_chunks: int, eval_episo
     from jaxrl import envs
     from jaxrl.agents.ppo import PPOConfig, hparams_from_config, make_ppo
     from jaxrl.training.loop import make_runner
+    from jaxrl.threefry import unroll_threefry_on_cpu
     from jaxrl.training.sweep import member_batch
 
+    unroll_threefry_on_cpu()  # as the training driver does (same random bits, fewer kernels per key split)
     cfg = PPOConfig(**HP)
     env = envs.make("CartPole-v1")
     evaluate = eval_episodes > 0
