@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from jaxrl.agents import ALGORITHMS
-from jaxrl.config import field_meta, option, traced_fields
+from jaxrl.config import bound_problem, field_meta, option, traced_fields
 
 
 class ConfigError(Exception):
@@ -183,6 +183,10 @@ def _parse_sweep(items, where: str, algo_cls) -> dict[str, list[float]]:
                 raise ConfigError(f"{where}: value {v!r} for {key!r} is not a number") from None
         if not parsed:
             raise ConfigError(f"{where}: no values for {key!r}")
+        for v in parsed:
+            problem = bound_problem(field_meta(algo_cls)[key], v)
+            if problem:
+                raise ConfigError(f"{where}: {key} {problem}")
         if key in sweep:
             raise ConfigError(f"{where}: {key!r} is swept twice")
         sweep[key] = parsed
@@ -252,9 +256,9 @@ def _validate_values(cls, values: dict, sources: dict) -> None:
         where = sources.get(name, _flag(name))
         if m.get("choices") and value not in m["choices"]:
             raise ConfigError(f"{where}: {value!r} is not allowed; choose from {', '.join(m['choices'])}")
-        if m.get("minimum") is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
-            if value < m["minimum"]:
-                raise ConfigError(f"{where}: must be >= {m['minimum']}, got {value}")
+        problem = bound_problem(m, value)
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
         if isinstance(value, tuple) and (not value or any(v < 1 for v in value)):
             raise ConfigError(f"{where}: expected positive layer sizes, got {value!r}")
 

@@ -11,9 +11,11 @@ import dataclasses
 from typing import Any
 
 
-def option(default: Any, help: str, traced: bool = False, choices: tuple | None = None, minimum: float | None = None):
-    """A dataclass field carrying its CLI help, whether it is traced (sweepable), allowed values and lower bound."""
-    meta = {"help": help, "traced": traced, "choices": choices, "minimum": minimum}
+def option(default: Any, help: str, traced: bool = False, choices: tuple | None = None, minimum: float | None = None,
+           positive: bool = False):
+    """A dataclass field carrying its CLI help, whether it is traced (sweepable), allowed values and lower bound
+    (``minimum``, inclusive; ``positive``: strictly above 0)."""
+    meta = {"help": help, "traced": traced, "choices": choices, "minimum": minimum, "positive": positive}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -26,3 +28,14 @@ def traced_fields(cfg_cls) -> list[str]:
 
 def field_meta(cfg_cls) -> dict[str, dict]:
     return {f.name: dict(f.metadata) for f in dataclasses.fields(cfg_cls)}
+
+
+def bound_problem(meta: dict, value) -> str | None:
+    """Why ``value`` breaks an option's lower bound (``minimum``, ``positive``), or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if meta.get("minimum") is not None and value < meta["minimum"]:
+        return f"must be >= {meta['minimum']}, got {value}"
+    if meta.get("positive") and not value > 0:
+        return f"must be > 0, got {value}"
+    return None

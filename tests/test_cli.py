@@ -105,6 +105,9 @@ BAD_INPUTS = [
     (["--sweep", "lr"], "--sweep", "name=v1,v2"),
     (["--sweep", "num_envs=4,8"], "--sweep", "cannot be swept"),
     (["--activation", "sigmoid"], "--activation", "choose from"),
+    (["--sweep", "lr=1e-3,-1e-3"], "--sweep", "lr must be >= 0.0"),  # swept values keep the option's bounds
+    (["--algo", "sac", "--env", "Pendulum-v1", "--init-alpha", "0"], "--init-alpha", "must be > 0"),  # learned as log alpha
+    (["--algo", "sac", "--env", "Pendulum-v1", "--sweep", "init_alpha=0.1,0"], "--sweep", "init_alpha must be > 0"),
     (["--no-such-flag", "1"], "unrecognized arguments", "--no-such-flag"),
 ]
 

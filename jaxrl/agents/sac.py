@@ -46,7 +46,7 @@ class SACConfig(OffPolicyConfig):
     q_lr: float = option(3e-4, "Adam learning rate of the critics", traced=True, minimum=0.0)
     gamma: float = option(0.99, "discount factor", traced=True, minimum=0.0)
     tau: float = option(0.005, "Polyak rate of the target critics, every learner step", traced=True, minimum=0.0)
-    init_alpha: float = option(1.0, "initial temperature alpha (entropy coefficient)", traced=True, minimum=0.0)
+    init_alpha: float = option(1.0, "initial temperature alpha (entropy coefficient; learned as log alpha)", traced=True, positive=True)
     target_entropy_scale: float = option(1.0, "target entropy is -scale * action_dim", traced=True)
     max_grad_norm: float = option(float("inf"), "global gradient-norm clip of each network (inf: none, as SB3 and CleanRL)",
                                   traced=True, minimum=0.0)
