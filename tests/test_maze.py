@@ -150,3 +150,28 @@ def test_one_level_per_env_through_the_registry():
     assert obs.shape == (len(names), 5 * 5 * 2 + 4) and ts.reward.shape == (len(names),)
     # Every env plays its own level: starts differ between mazes.
     assert len({tuple(p) for p in np.asarray(levels.agent_pos).tolist()}) > 1
+
+
+def test_played_trajectory_is_recorded_until_the_first_episode_ends_and_drawn():
+    """play_levels on two hand-made corridors with an always-forward policy: the recorded cells are the
+    ones acted from, ``playing`` stops after the step that reaches the goal, and the path is drawn."""
+    from jaxrl.envs.levels.maze import render_trajectory
+    from jaxrl.envs.levels.spaces import maze_agent_positions
+    from jaxrl.evaluation.rollout import play_levels
+
+    env = envs.make("Maze", max_steps=20)
+    levels = [level_from_strings((">..G.",)), level_from_strings(("..>.G",))]  # goal 3 and 2 steps ahead
+    batch = jax.tree.map(lambda *x: jnp.stack(x), *levels)
+    forward = lambda params, obs, key, deterministic: jnp.full(obs.shape[:1], FORWARD, jnp.int32)  # noqa: E731
+    returns, states, playing = jax.jit(lambda k: play_levels(k, forward, None, env, batch))(KEY)
+    playing, positions = np.asarray(playing), np.asarray(maze_agent_positions(states))
+    assert playing.shape == (20, 2) and playing[:, 0].sum() == 3 and playing[:, 1].sum() == 2
+    assert playing[:3, 0].all() and playing[:2, 1].all()  # the first episode's steps come first
+    np.testing.assert_array_equal(positions[playing[:, 0], 0], [[0, 0], [1, 0], [2, 0]])
+    np.testing.assert_array_equal(positions[playing[:, 1], 1], [[2, 0], [3, 0]])
+    np.testing.assert_allclose(returns, [1 - 0.9 * 3 / 20, 1 - 0.9 * 2 / 20], rtol=1e-6)
+    image = render_trajectory(levels[0], positions[playing[:, 0], 0], cell=2)
+    plain = render_level(levels[0], cell=2)
+    assert image.shape == plain.shape
+    changed = np.argwhere((image != plain).any(-1))[:, ::-1] // 2  # (x, y) cells the path recoloured
+    assert {tuple(c) for c in changed} == {(1, 0), (2, 0)}  # the start keeps its colour, the goal was never acted from

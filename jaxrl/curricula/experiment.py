@@ -21,7 +21,6 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -189,13 +188,22 @@ def build(cfg: ResolvedUED):
 def level_grid(levels, num: int, columns: int = 8, cell: int = 6, render=render_level) -> np.ndarray:
     """An RGB image of the first ``num`` levels (leaves ``[N, ...]``) drawn by ``render`` (a level space's;
     mazes by default), ``columns`` per row, 1-cell white gaps."""
-    images = [render(jax.tree.map(lambda x: np.asarray(x)[i], levels), cell) for i in range(num)]
+    return image_grid([render(level_at(levels, i), cell) for i in range(num)], columns, cell)
+
+
+def level_at(levels, i: int):
+    """Level ``i`` of a batch (leaves ``[N, ...]``), as numpy."""
+    return jax.tree.map(lambda x: np.asarray(x)[i], levels)
+
+
+def image_grid(images: list, columns: int, gap: int) -> np.ndarray:
+    """Same-sized RGB images in rows of ``columns``, ``gap`` white pixels around each."""
     h, w, _ = images[0].shape
-    rows = -(-num // columns)
-    grid = np.full((rows * (h + cell) + cell, columns * (w + cell) + cell, 3), 255, np.uint8)
+    rows = -(-len(images) // columns)
+    grid = np.full((rows * (h + gap) + gap, columns * (w + gap) + gap, 3), 255, np.uint8)
     for i, image in enumerate(images):
         r, c = divmod(i, columns)
-        grid[cell + r * (h + cell): cell + r * (h + cell) + h, cell + c * (w + cell): cell + c * (w + cell) + w] = image
+        grid[gap + r * (h + gap): gap + r * (h + gap) + h, gap + c * (w + gap): gap + c * (w + gap) + w] = image
     return grid
 
 
@@ -217,23 +225,15 @@ def top_buffer_levels(buffer, seed: int = 0, num: int = 16):
     return jax.tree.map(lambda x: np.asarray(x)[seed][order], buffer.levels), scores[order]
 
 
-def held_out_trajectories(agent, env, space, eval_levels, seed_state, key) -> np.ndarray:
+def held_out_trajectories(agent, env, space, eval_levels, seed_state, key) -> tuple[np.ndarray, np.ndarray]:
     """An RGB grid of the held-out levels, each with the path of one episode of the final policy
-    (stochastic, as the held-out evaluation plays) of one seed; ``seed_state`` is that seed's runner state."""
+    (stochastic, as the held-out evaluation plays) of one seed, and those episodes' returns ``[L]``;
+    ``seed_state`` is that seed's agent state."""
     returns, env_states, playing = jax.jit(lambda k, params: play_levels(
         k, agent.act, params, env, eval_levels, initial_policy_state=agent.initial_policy_state))(key, seed_state.params)
     positions, playing = np.asarray(space.agent_positions(env_states)), np.asarray(playing)  # [T, L, 2], [T, L]
-    num = playing.shape[1]
-
-    def draw(level, cell):
-        i = int(np.asarray(level.index))
-        return space.render_trajectory(level.level, positions[playing[:, i], i], cell)
-
-    class Indexed(NamedTuple):
-        level: object
-        index: np.ndarray
-
-    return level_grid(Indexed(eval_levels, np.arange(num)), num, columns=num, render=draw), np.asarray(returns)
+    images = [space.render_trajectory(level_at(eval_levels, i), positions[playing[:, i], i], 6) for i in range(playing.shape[1])]
+    return image_grid(images, len(images), 6), np.asarray(returns)
 
 
 def save_buffer_levels(path: Path, buffer, render, title_prefix: str = "") -> None:
