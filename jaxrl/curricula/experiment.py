@@ -9,8 +9,12 @@ runner state, so it is checkpointed and a resumed run continues bit-exactly.
 Run directory: ``config.yaml``, ``metrics.jsonl``, ``curves.npz`` (held-out
 returns ``[chunks, seeds, levels, episodes]`` and the held-out level names), ``summary.json``
 (held-out solve rate per level, ``final_return_mean`` / ``final_returns`` = mean held-out
-return per seed), ``solve_rate_curve.png``, ``held_out_levels.png`` and, for
-buffer methods, ``buffer_levels.png`` (the highest-scoring levels of seed 0).
+return per seed), ``solve_rate_curve.png``, ``held_out_levels.png``,
+``held_out_trajectories.png`` (mazes: one episode of seed 0's final policy
+drawn on each held-out level) and, for buffer methods, ``buffer_levels.png`` and
+``buffer_levels/chunk_NNN.png`` (the highest-scoring levels of seed 0 at the end
+and at every checkpoint). Everything specific to an environment comes from its
+:class:`~jaxrl.envs.levels.spaces.LevelSpace`.
 
 Exit codes of :func:`main`: 0 done, 2 bad input (one line on stderr, nothing written).
 """
@@ -57,7 +61,7 @@ class UEDExperimentConfig:
     num_walls: int = option(25, "walls of a generated maze (Maze only)", minimum=0)
     max_steps: int = option(250, "maze time limit (Maze only; CartPole-v1 keeps its 500 steps)", minimum=1)
     num_chunks: int = option(10, "compiled chunks: metrics, held-out evaluation and checkpoint after each", minimum=1)
-    eval_episodes: int = option(8, "held-out episodes per maze and seed after each chunk", minimum=1)
+    eval_episodes: int = option(8, "held-out episodes per held-out level and seed after each chunk", minimum=1)
     out_dir: str = option("", "run directory (default runs/ued_<method>_<env>)")
     checkpoint_every: int = option(1, "save the complete state (level buffer included) every N chunks (0: never)", minimum=0)
     keep_checkpoints: int = option(3, "newest checkpoints kept", minimum=1)
