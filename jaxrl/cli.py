@@ -145,7 +145,9 @@ def _coerce(name: str, value: Any, default: Any, where: str):
             return value
         if isinstance(default, dict):
             if isinstance(value, str):
-                return {k: _yaml_scalar(v) for k, v in _parse_kv_list(value, where).items()}
+                value = [value]
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):  # repeated flags merge, later keys win
+                return {k: _yaml_scalar(v) for item in value for k, v in _parse_kv_list(item, where).items()}
             if not isinstance(value, dict):
                 raise ValueError
             return dict(value)
@@ -198,24 +200,33 @@ def build_parser(algo_cls, prog: str = "train.py") -> argparse.ArgumentParser:
                      argument_default=argparse.SUPPRESS, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML preset; flags override its values")
     for group_name, cls in (("experiment", ExperimentConfig), (f"algorithm ({algo_cls.__name__})", algo_cls)):
-        group = parser.add_argument_group(group_name)
-        for f in dataclasses.fields(cls):
-            meta = f.metadata
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-            extra = " [sweepable]" if meta.get("traced") else ""
-            choices = f" {{{','.join(meta['choices'])}}}" if meta.get("choices") else ""
-            help_text = f"{meta['help']}{choices}{extra} (default: {shown!r})"
-            if f.name == "sweep":
-                group.add_argument("--sweep", action="append", metavar="NAME=V1,V2", help=help_text)
-            elif isinstance(default, bool):
-                group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, help=help_text)
-            else:
-                group.add_argument(_flag(f.name), metavar=f.name.upper(), help=help_text)
+        add_option_arguments(parser.add_argument_group(group_name), cls, mark_sweepable=True)
     from jaxrl.parallel import add_distributed_arguments  # parallel imports this module
 
     add_distributed_arguments(parser)
     return parser
+
+
+def add_option_arguments(group, cls, skip=(), mark_sweepable: bool = False) -> None:
+    """One flag per field of the option dataclass ``cls`` (see :func:`jaxrl.config.option`), its help showing
+    the default: booleans as ``--x / --no-x``, dicts (``--env-kwargs``) and ``--sweep`` repeatable."""
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        meta = f.metadata
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        extra = " [sweepable]" if mark_sweepable and meta.get("traced") else ""
+        choices = f" {{{','.join(meta['choices'])}}}" if meta.get("choices") else ""
+        help_text = f"{meta['help']}{choices}{extra} (default: {shown!r})"
+        if f.name == "sweep":
+            group.add_argument("--sweep", action="append", metavar="NAME=V1,V2", help=help_text)
+        elif isinstance(default, bool):
+            group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, help=help_text)
+        elif isinstance(default, dict):  # repeatable: --env-kwargs backend=mjx --env-kwargs episode_length=500
+            group.add_argument(_flag(f.name), action="append", metavar="K=V,...", help=help_text + " (repeatable, merged)")
+        else:
+            group.add_argument(_flag(f.name), metavar=f.name.upper(), help=help_text)
 
 
 def load_yaml_config(path: str) -> dict:

@@ -150,3 +150,10 @@ def test_cartpole_learns_within_100k_steps():
                    "--eval-episodes", "8", "--quiet"])
     result = run_experiment(cfg, write=False)
     assert min(result.summary["final_returns"]) > 200, result.summary["final_returns"]
+
+
+def test_repeated_env_kwargs_merge():
+    from jaxrl.cli import resolve
+
+    cfg = resolve(["--env", "brax/inverted_pendulum", "--env-kwargs", "backend=mjx", "--env-kwargs", "episode_length=500,backend=spring"])
+    assert cfg.experiment.env_kwargs == {"backend": "spring", "episode_length": 500}  # merged; a later key wins

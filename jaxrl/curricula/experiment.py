@@ -29,9 +29,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxrl import envs
 from jaxrl.agents.ppo import PPOConfig, hparams_from_config, validate_ppo
-from jaxrl.cli import ConfigError, _coerce, _flag, _Parser, _suggest, _validate_values, load_yaml_config
+from jaxrl.cli import ConfigError, _coerce, _flag, _Parser, add_option_arguments, _suggest, _validate_values, load_yaml_config, options_to_argv
 from jaxrl.config import option
 from jaxrl.curricula.curriculum import CurriculumConfig, validate_curriculum
 from jaxrl.envs.levels.maze import render_level
@@ -103,18 +102,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                                             "compiled program.", argument_default=argparse.SUPPRESS)
     parser.add_argument("--config", help="YAML preset; flags override its values")
     for group_name, cls in GROUPS:
-        group = parser.add_argument_group(group_name)
-        for f in dataclasses.fields(cls):
-            if f.name in EXCLUDED:
-                continue
-            meta = f.metadata
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            choices = f" {{{','.join(meta['choices'])}}}" if meta.get("choices") else ""
-            help_text = f"{meta['help']}{choices} (default: {default!r})"
-            if isinstance(default, bool):
-                group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, help=help_text)
-            else:
-                group.add_argument(_flag(f.name), metavar=f.name.upper(), help=help_text)
+        add_option_arguments(parser.add_argument_group(group_name), cls, skip=EXCLUDED)
     add_distributed_arguments(parser)
     return parser
 
@@ -414,13 +402,7 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
 def ued(**options) -> dict:
     """Notebook entry: ``ued(method="accel", total_timesteps=200_000, out_dir="runs/x")`` (nothing written without out_dir)."""
     write = bool(options.get("out_dir"))
-    argv = []
-    for key, value in options.items():
-        if isinstance(value, bool):
-            argv.append(_flag(key) if value else "--no-" + _flag(key)[2:])
-        else:
-            argv += [_flag(key), ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)]
-    return run_ued(resolve(argv, prog="jaxrl.curricula.experiment.ued"), write=write)
+    return run_ued(resolve(options_to_argv(options), prog="jaxrl.curricula.experiment.ued"), write=write)
 
 
 def main(argv: list[str] | None = None, prog: str = "ued.py") -> int:

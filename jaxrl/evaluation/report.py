@@ -315,8 +315,8 @@ def write_report(run_dirs, out_dir, method_from: str = "config", labels: dict | 
         f"- runs: {', '.join(str(r) for r in run_dirs)}",
         f"- methods: {', '.join(methods)}; environments aggregated: {', '.join(envs)}",
         f"- scores: final evaluation return per seed{' (held-out solve rate per seed for curriculum runs)' if any(g.solve_rates for g in groups) else ''}, {'normalised per environment with the score table ((return - random) / (reference - random))' if normalise else 'raw returns (not normalised)'}",
-        *([f"- curriculum runs: each held-out level is a task (`<env>/<level>`) and a seed's score is its solve rate of "
-           f"that level (the fraction of evaluation episodes solved), a normalised score as it is"]
+        *(["- curriculum runs: each held-out level is a task (`<env>/<level>`) and a seed's score is its solve rate of "
+           "that level (the fraction of evaluation episodes solved), a normalised score as it is"]
           if any(g.solve_rates for g in groups) else []),
         f"- intervals: {conf} percentile intervals of a stratified bootstrap over runs ({reps} replications, key {seed})",
         "",

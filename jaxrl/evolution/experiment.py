@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from jaxrl import envs
-from jaxrl.cli import ConfigError, _coerce, _flag, _Parser, _suggest, _validate_values, load_yaml_config, options_to_argv
+from jaxrl.cli import ConfigError, _coerce, _flag, _Parser, add_option_arguments, _suggest, _validate_values, load_yaml_config, options_to_argv
 from jaxrl.config import option
 from jaxrl.envs import Box, Discrete
 from jaxrl.evolution.fitness import final_observation
@@ -110,17 +110,7 @@ def _parser(prog: str, search_cls=EvolutionConfig,
     parser = _Parser(prog=prog, description=description, argument_default=argparse.SUPPRESS)
     parser.add_argument("--config", help="YAML preset; flags override its values")
     for group_name, cls in (("run", EvolveExperimentConfig), ("search", search_cls)):
-        group = parser.add_argument_group(group_name)
-        for f in dataclasses.fields(cls):
-            meta = f.metadata
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-            choices = f" {{{','.join(meta['choices'])}}}" if meta.get("choices") else ""
-            help_text = f"{meta['help']}{choices} (default: {shown!r})"
-            if isinstance(default, bool):
-                group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, help=help_text)
-            else:
-                group.add_argument(_flag(f.name), metavar=f.name.upper(), help=help_text)
+        add_option_arguments(parser.add_argument_group(group_name), cls)
     add_distributed_arguments(parser)
     return parser
 
