@@ -212,7 +212,7 @@ def _leaves(run_dir):
 
     ckpt = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())[-1]
     payload = (run_dir / "checkpoints" / str(ckpt) / "state" / "state.msgpack").read_bytes()
-    return jax.tree.leaves(serialization.msgpack_restore(payload))
+    return jax.tree.leaves(serialization.msgpack_restore(payload)["state"])
 
 
 def test_run_directory_resume_bit_exact_and_saved_policy(tmp_path):

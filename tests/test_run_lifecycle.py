@@ -38,7 +38,7 @@ def _restore_newest(run_dir):
     payload = (Path(run_dir) / "checkpoints" / str(step) / "state" / "state.msgpack").read_bytes()
     from flax import serialization
 
-    return step, jax.tree.leaves(serialization.msgpack_restore(payload))
+    return step, jax.tree.leaves(serialization.msgpack_restore(payload)["state"])
 
 
 def test_resume_after_sigkill_is_bit_exact(tmp_path):
@@ -119,6 +119,45 @@ def test_damaged_newest_checkpoint_falls_back_and_keep_limit(tmp_path):
     path.write_bytes(bytes(data))
     step, state, _ = ckpt.restore(jax.eval_shape(lambda: _state(0)))
     assert step == 3 and int(state.step) == 3
+
+
+@jax.tree_util.register_pytree_node_class
+class _OpaqueNode:
+    """A pytree node flax's state dicts do not know (as MuJoCo XLA's ``Data`` inside a brax ``mjx`` state)."""
+
+    def __init__(self, qpos, qvel):
+        self.qpos, self.qvel = qpos, qvel
+
+    def tree_flatten(self):
+        return (self.qpos, self.qvel), None
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children)
+
+
+def test_checkpoint_holds_any_registered_pytree_and_reads_the_earlier_format(tmp_path):
+    from flax import serialization
+
+    state = {"env": _OpaqueNode(np.arange(3.0, dtype=np.float32), np.ones((2, 2), np.int32)), "step": np.int32(7)}
+    ckpt = Checkpointer(tmp_path / "ck")
+    ckpt.save(1, state, {"chunks_done": 1})
+    _, restored, _ = ckpt.restore(jax.eval_shape(lambda: state))
+    assert isinstance(restored["env"], _OpaqueNode) and int(restored["step"]) == 7
+    np.testing.assert_array_equal(restored["env"].qpos, state["env"].qpos)
+    np.testing.assert_array_equal(restored["env"].qvel, state["env"].qvel)
+    # A checkpoint in the earlier payload format (flax state dicts) still restores.
+    older = _state(5)
+    handler = checkpoint_module.MsgpackPyTreeHandler()
+    (tmp_path / "old").mkdir()
+    payload = serialization.msgpack_serialize(serialization.to_state_dict(older))
+    (tmp_path / "old" / "state.msgpack").write_bytes(payload)
+    import hashlib
+
+    (tmp_path / "old" / "state.sha256").write_text(hashlib.sha256(payload).hexdigest())
+    template = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), jax.eval_shape(lambda: _state(0)))
+    back = handler.restore(tmp_path / "old", checkpoint_module.MsgpackRestore(template))
+    assert int(back.step) == 5
 
 
 TINY = ["--env", "CartPole-v1", "--total-timesteps", "4096", "--num-envs", "4", "--rollout-len", "64",

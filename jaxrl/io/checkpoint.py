@@ -3,8 +3,10 @@
 orbax's ``CheckpointManager`` gives the lifecycle: each save is written into a
 temporary directory and committed by an atomic rename, so a crash during a save
 never touches the last committed checkpoint, and only the newest ``keep`` are
-retained. The payload is the runner-state pytree serialised with flax's
-msgpack (one file, plus a SHA-256 of it): for RL states (small networks,
+retained. The payload is the runner-state pytree as nested dicts keyed by
+JAX's key names (:func:`to_plain`; any registered pytree node, brax's MuJoCo
+XLA state included), serialised with flax's msgpack (one file, plus a SHA-256
+of it): for RL states (small networks,
 environment state, keys) this is an order of magnitude faster than orbax's
 tensorstore array format (about 5 ms against 50-100 ms a save on a 2-core CPU),
 which matters when saving after every chunk. Restores verify the hash and fall
@@ -30,12 +32,52 @@ class CheckpointError(Exception):
     """No usable checkpoint (missing, or every one damaged)."""
 
 
+PAYLOAD_FORMAT = "nested-by-key-v1"
+
+
+def _children(node) -> tuple[list[str], list, Any]:
+    """One level of a pytree node: its children's key names, the children and the node's treedef."""
+    pairs, treedef = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
+    return [jax.tree_util.keystr(path) for path, _ in pairs], [child for _, child in pairs], treedef
+
+
+def _is_leaf(x) -> bool:
+    """An array or scalar (not None, and not a node without children such as optax's ``EmptyState()``)."""
+    treedef = jax.tree_util.tree_structure(x)
+    return treedef.num_nodes == 1 and treedef.num_leaves == 1
+
+
+def to_plain(tree):
+    """``tree`` as nested dicts keyed by JAX's key names, leaves unchanged.
+
+    Any registered pytree node serialises (a MuJoCo XLA ``Data`` inside a brax
+    ``mjx`` state too, which flax's state dicts do not know).
+    """
+    if tree is None or _is_leaf(tree):
+        return tree
+    if isinstance(tree, dict):  # plain keys, so a ``None`` template gets the dict back as it was
+        return {str(k): to_plain(v) for k, v in tree.items()}
+    names, children, _ = _children(tree)
+    return {name: to_plain(child) for name, child in zip(names, children)}
+
+
+def from_plain(template, plain):
+    """Inverse of :func:`to_plain` given a template of the structure; a ``None`` in the template takes
+    the saved subtree as it is (nested dicts), as flax's ``from_state_dict`` does."""
+    if template is None or _is_leaf(template):
+        return plain
+    if isinstance(template, dict):
+        return {k: from_plain(v, plain[str(k)]) for k, v in template.items()}
+    names, children, treedef = _children(template)
+    return jax.tree_util.tree_unflatten(treedef, [from_plain(child, plain[name]) for name, child in zip(names, children)])
+
+
 class MsgpackPyTreeHandler(ocp.CheckpointHandler):
     """Writes a pytree of host arrays as one msgpack file with its SHA-256."""
 
     def save(self, directory, args: "MsgpackSave"):
         directory = Path(directory)
-        payload = serialization.msgpack_serialize(serialization.to_state_dict(args.item))
+        payload = serialization.msgpack_serialize({"format": PAYLOAD_FORMAT, "state": to_plain(args.item)})
         (directory / "state.msgpack").write_bytes(payload)
         (directory / "state.sha256").write_text(hashlib.sha256(payload).hexdigest())
 
@@ -44,7 +86,10 @@ class MsgpackPyTreeHandler(ocp.CheckpointHandler):
         payload = (directory / "state.msgpack").read_bytes()
         if hashlib.sha256(payload).hexdigest() != (directory / "state.sha256").read_text().strip():
             raise CheckpointError(f"checkpoint {directory} is damaged (hash mismatch)")
-        return serialization.from_state_dict(args.item, serialization.msgpack_restore(payload))
+        saved = serialization.msgpack_restore(payload)
+        if saved.get("format") == PAYLOAD_FORMAT:
+            return from_plain(args.item, saved["state"])
+        return serialization.from_state_dict(args.item, saved)  # checkpoints written before the format marker
 
 
 @checkpoint_args.register_with_handler(MsgpackPyTreeHandler, for_save=True)
