@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 
 import jax
-import numpy as np
 
 from jaxrl.cli import resolve
 from jaxrl.experiment import run_experiment

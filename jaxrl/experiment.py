@@ -13,7 +13,6 @@ written), 3 stopped because a member diverged (``--nan-policy stop``).
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.envs.core import Box, Discrete, Env, Wrapper
-from jaxrl.types import Array, Timestep
+from jaxrl.types import Array
 
 
 class FlattenObservation(Wrapper):

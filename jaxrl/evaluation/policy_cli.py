@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

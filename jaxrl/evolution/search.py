@@ -23,7 +23,7 @@ from jaxrl.envs import Box, Discrete, RunningMeanStd
 from jaxrl.envs.wrappers import NormalizeState
 from jaxrl.evaluation import make_evaluate
 from jaxrl.evolution.fitness import final_observation, make_population_fitness, update_obs_stats
-from jaxrl.evolution.novelty import NoveltyArchive, add_most_novel, archive_init, knn_novelty
+from jaxrl.evolution.novelty import add_most_novel, archive_init, knn_novelty
 from jaxrl.evolution.strategies import FITNESS_SHAPINGS, STRATEGIES, make_strategy
 from jaxrl.networks import ACTIVATIONS, PolicyNetwork
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import flax.linen as nn
-import numpy as np
 
 from jaxrl.networks.mlp import MLP, orthogonal_dense
 
