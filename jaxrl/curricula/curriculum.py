@@ -40,6 +40,7 @@ from jaxrl.curricula.scores import SCORES
 from jaxrl.envs.core import select_tree
 
 METHODS = ("dr", "plr", "robust_plr", "accel")
+BUFFER_METHODS = ("plr", "robust_plr", "accel")  # the methods that keep a PLR level buffer
 UED_METHODS = METHODS + ("paired",)  # PAIRED designs levels with a trained adversary: jaxrl.training.paired
 NEW, REPLAY, MUTATE = 0, 1, 2  # LevelInfo.kind
 
@@ -118,7 +119,7 @@ def validate_curriculum(cfg: CurriculumConfig) -> str | None:
         return f"--min-fill must be in [0, 1], got {cfg.min_fill}"
     if not 0.0 <= cfg.staleness_coef <= 1.0:
         return f"--staleness-coef must be in [0, 1], got {cfg.staleness_coef}"
-    if cfg.method in ("plr", "robust_plr", "accel") and cfg.capacity < cfg.num_levels:
+    if cfg.method in BUFFER_METHODS and cfg.capacity < cfg.num_levels:
         return f"--capacity ({cfg.capacity}) must hold at least one batch of {cfg.num_levels} levels"
     return None
 

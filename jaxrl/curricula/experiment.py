@@ -32,7 +32,7 @@ import numpy as np
 from jaxrl.agents.ppo import PPOConfig, hparams_from_config, validate_ppo
 from jaxrl.cli import ConfigError, _coerce, _flag, _Parser, add_option_arguments, _suggest, _validate_values, load_yaml_config, options_to_argv
 from jaxrl.config import option
-from jaxrl.curricula.curriculum import CurriculumConfig, validate_curriculum
+from jaxrl.curricula.curriculum import BUFFER_METHODS, CurriculumConfig, validate_curriculum
 from jaxrl.envs.levels.maze import render_level
 from jaxrl.envs.levels.spaces import LEVEL_SPACES
 from jaxrl.evaluation.rollout import play_levels
@@ -217,12 +217,12 @@ def top_buffer_levels(buffer, seed: int = 0, num: int = 16):
     return jax.tree.map(lambda x: np.asarray(x)[seed][order], buffer.levels), scores[order]
 
 
-def held_out_trajectories(agent, env, space, eval_levels, seed_state, key) -> tuple[np.ndarray, np.ndarray]:
+def held_out_trajectories(agent, env, space, eval_levels, params, key) -> tuple[np.ndarray, np.ndarray]:
     """An RGB grid of the held-out levels, each with the path of one episode of the final policy
     (stochastic, as the held-out evaluation plays) of one seed, and those episodes' returns ``[L]``;
-    ``seed_state`` is that seed's agent state."""
-    returns, env_states, playing = jax.jit(lambda k, params: play_levels(
-        k, agent.act, params, env, eval_levels, initial_policy_state=agent.initial_policy_state))(key, seed_state.params)
+    ``params`` are that seed's policy parameters."""
+    returns, env_states, playing = jax.jit(lambda k, p: play_levels(
+        k, agent.act, p, env, eval_levels, initial_policy_state=agent.initial_policy_state))(key, params)
     positions, playing = np.asarray(space.agent_positions(env_states)), np.asarray(playing)  # [T, L, 2], [T, L]
     images = [space.render_trajectory(level_at(eval_levels, i), positions[playing[:, i], i], 6) for i in range(playing.shape[1])]
     return image_grid(images, len(images), 6), np.asarray(returns)
@@ -303,7 +303,7 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
     steps = agent.env_steps_per_update
     progress = Progress(agent.num_updates * steps, enabled=not exp.quiet and is_primary())
     space = LEVEL_SPACES[exp.env]
-    has_buffer = cur.method in ("plr", "robust_plr", "accel")
+    has_buffer = cur.method in BUFFER_METHODS
     num_levels = len(names)
     for chunk in range(start_chunk, runner.num_chunks):
         first = chunk * runner.chunk_len
@@ -378,7 +378,8 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
     buffer, seed0 = None, None
     if write or not is_primary():  # to_host is a collective in a multi-process run
         buffer = to_host(state.agent_state.curriculum.buffer) if has_buffer else None
-        seed0 = jax.tree.map(lambda x: x[0], to_host(state.agent_state)) if space.agent_positions is not None else None
+        # Seed 0's parameters only (the whole state would bring every seed's level buffer to the host again).
+        seed0 = jax.tree.map(lambda x: x[0], to_host(state.agent_state.params)) if space.agent_positions is not None else None
     if write:
         run_dir.write_summary(summary)
         run_dir.write_arrays("curves.npz", eval_env_steps=eval_env_steps, eval_returns=eval_all, level_names=np.asarray(names))
