@@ -210,6 +210,12 @@ def _save_image(path: Path, image: np.ndarray, title: str) -> None:
     fig.savefig(path, dpi=100, bbox_inches="tight")
 
 
+def first_seed_to_host(tree):
+    """Seed 0's slice of every leaf ``[S, ...]``, on the host as ``[1, ...]`` (the images show seed 0 only; every
+    seed's level buffer would be megabytes more per copy)."""
+    return to_host(jax.tree.map(lambda x: x[:1], tree))
+
+
 def top_buffer_levels(buffer, seed: int = 0, num: int = 16):
     """The ``num`` highest-scoring filled levels of one seed's buffer (leaves ``[S, C, ...]``) and their scores."""
     scores = np.where(np.asarray(buffer.filled)[seed], np.asarray(buffer.scores)[seed], -np.inf)
@@ -338,7 +344,7 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
                               {"chunks_done": chunks_done, "updates_done": done_updates,
                                "run_seconds": run_seconds + time.perf_counter() - t})
             if has_buffer:  # the curriculum as it stood at this checkpoint (to_host: a collective across processes)
-                snapshot = to_host(join_batches([s.agent_state.curriculum.buffer for s in states]))
+                snapshot = first_seed_to_host(states[0].agent_state.curriculum.buffer)  # the checkpointer copies every seed's
                 if write:
                     (run_dir.path / "buffer_levels").mkdir(exist_ok=True)
                     save_buffer_levels(run_dir.path / "buffer_levels" / f"chunk_{chunks_done:03d}.png", snapshot, space.render,
@@ -377,9 +383,9 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
     }
     buffer, seed0 = None, None
     if write or not is_primary():  # to_host is a collective in a multi-process run
-        buffer = to_host(state.agent_state.curriculum.buffer) if has_buffer else None
+        buffer = first_seed_to_host(state.agent_state.curriculum.buffer) if has_buffer else None
         # Seed 0's parameters only (the whole state would bring every seed's level buffer to the host again).
-        seed0 = jax.tree.map(lambda x: x[0], to_host(state.agent_state.params)) if space.agent_positions is not None else None
+        seed0 = jax.tree.map(lambda x: x[0], first_seed_to_host(state.agent_state.params)) if space.agent_positions is not None else None
     if write:
         run_dir.write_summary(summary)
         run_dir.write_arrays("curves.npz", eval_env_steps=eval_env_steps, eval_returns=eval_all, level_names=np.asarray(names))
