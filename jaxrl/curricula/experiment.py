@@ -344,7 +344,7 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
                               {"chunks_done": chunks_done, "updates_done": done_updates,
                                "run_seconds": run_seconds + time.perf_counter() - t})
             if has_buffer:  # the curriculum as it stood at this checkpoint (to_host: a collective across processes)
-                snapshot = first_seed_to_host(states[0].agent_state.curriculum.buffer)  # the checkpointer copies every seed's
+                snapshot = first_seed_to_host(states[0].agent_state.curriculum.buffer)  # seed 0 is in the first batch
                 if write:
                     (run_dir.path / "buffer_levels").mkdir(exist_ok=True)
                     save_buffer_levels(run_dir.path / "buffer_levels" / f"chunk_{chunks_done:03d}.png", snapshot, space.render,
@@ -384,7 +384,7 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
     buffer, seed0 = None, None
     if write or not is_primary():  # to_host is a collective in a multi-process run
         buffer = first_seed_to_host(state.agent_state.curriculum.buffer) if has_buffer else None
-        # Seed 0's parameters only (the whole state would bring every seed's level buffer to the host again).
+        # Seed 0's policy parameters, for the trajectory image.
         seed0 = jax.tree.map(lambda x: x[0], first_seed_to_host(state.agent_state.params)) if space.agent_positions is not None else None
     if write:
         run_dir.write_summary(summary)
