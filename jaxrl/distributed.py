@@ -164,15 +164,28 @@ def distributed_main(main: Callable[[list], int], argv: Sequence[str], prog: str
     return main(rest)
 
 
-def run_entry_point(module: str, prog: str, argv: Sequence[str] | None = None) -> int:
+def run_entry_point(module: str, prog: str, argv: Sequence[str] | None = None,
+                    cpu_threads: Callable[[list], int] | None = None) -> int:
     """Joins the multi-process run (if any), then imports ``module`` and returns ``module.main(rest, prog=prog)``.
 
-    ``experiments/train.py`` is ``sys.exit(run_entry_point("jaxrl.experiment", "train.py"))``.
+    ``cpu_threads(rest)``, if given, picks the size of XLA:CPU's thread pool for a
+    single-process run, set before the import starts JAX (:mod:`jaxrl.runtime`).
+    ``experiments/train.py`` is ``sys.exit(run_entry_point("jaxrl.experiment", "train.py", cpu_threads=...))``.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    return distributed_main(lambda rest: importlib.import_module(module).main(rest, prog=prog), argv, prog)
+
+    def main(rest):
+        if cpu_threads is not None and not jax.distributed.is_initialized():
+            from jaxrl.runtime import size_cpu_thread_pool
+
+            size_cpu_thread_pool(cpu_threads(rest))
+        return importlib.import_module(module).main(rest, prog=prog)
+
+    return distributed_main(main, argv, prog)
 
 
 def train_main() -> int:
     """The ``jaxrl-train`` console script: ``experiments/train.py`` installed on the PATH."""
-    return run_entry_point("jaxrl.experiment", "jaxrl-train")
+    from jaxrl.runtime import cpu_threads_for_argv
+
+    return run_entry_point("jaxrl.experiment", "jaxrl-train", cpu_threads=cpu_threads_for_argv)

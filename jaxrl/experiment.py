@@ -30,6 +30,7 @@ from jaxrl.io.loggers import LoggerUnavailable, TensorBoardLogger, WandbLogger, 
 from jaxrl.io.repro import reproducibility_record
 from jaxrl.parallel import (MemberPlacement, distributed_main, is_primary, join_batches, plan_members,
                             refuse_together, split_members, to_host)
+from jaxrl.runtime import intra_op_pool_threads
 from jaxrl.threefry import unroll_threefry_on_cpu
 from jaxrl.training.loop import make_runner, map_members
 from jaxrl.training.sweep import expand_grid, grid_label, member_batch
@@ -309,6 +310,7 @@ def run_experiment(cfg: ResolvedConfig, write: bool = True, log=print) -> Experi
         "eval_policy": "stochastic" if exp.eval_stochastic else "deterministic",
         "final_train_return_mean": _finite_mean(train_returns_arr[-1]),
         "backend": jax.default_backend(),
+        "cpu_intra_op_threads": intra_op_pool_threads(),
     }
     if diverged_members:
         summary["diverged_members"] = [
