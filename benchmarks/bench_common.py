@@ -115,6 +115,35 @@ def machine_info() -> dict:
 
 
 
+def size_pool_as_driver(requested: int, members: int) -> None:
+    """Sizes XLA:CPU's thread pool as ``experiments/train.py`` does (``--cpu-threads``, 0 = auto for ``members``).
+
+    Call it first thing in a worker, before anything imports gymnax or starts JAX.
+    """
+    from jaxrl.runtime import auto_cpu_threads, size_cpu_thread_pool
+
+    size_cpu_thread_pool(auto_cpu_threads(requested, members))
+
+
+def distinct_pool_sizes(requested: list[int], members: int) -> list[int]:
+    """The ``--cpu-threads`` values of ``requested`` that give ``members`` distinct pool sizes (first of each kept)."""
+    from jaxrl.runtime import auto_cpu_threads, available_cores
+
+    kept, sizes = [], set()
+    for threads in requested:
+        size = min(auto_cpu_threads(threads, members) or available_cores(), available_cores())
+        if size not in sizes:
+            kept.append(threads)
+            sizes.add(size)
+    return kept
+
+
+def pool_label(r: dict) -> str:
+    """``" (N XLA threads)"`` for a jaxrl row that recorded its pool size, else ``""``."""
+    n = r.get("cpu_intra_op_threads")
+    return "" if n is None else f" ({n} XLA:CPU thread{'s' if n != 1 else ''})"
+
+
 def time_jaxrl_chunks(runner, keys, hparams, on_compiled=None) -> dict:
     """AOT-compiles ``init`` and ``run_chunk`` mapped over members (state donated) as :mod:`jaxrl.experiment` does,
     then runs every chunk, timing compile (including one init call) and the chunk calls separately.

@@ -45,7 +45,7 @@ import json
 import sys
 import time
 
-from bench_common import RESULTS, loadavg, machine_info, peak_rss_mib, run_worker, time_jaxrl_chunks
+from bench_common import RESULTS, distinct_pool_sizes, loadavg, machine_info, peak_rss_mib, pool_label, run_worker, size_pool_as_driver, time_jaxrl_chunks
 
 DQN_HP = dict(num_envs=1, steps_per_update=10, gradient_steps=1, batch_size=128, buffer_size=10_000, learning_starts=10_000,
               target_update_interval=500, hidden_sizes=(120, 84), activation="relu", double_q=False, value_loss="mse",
@@ -59,13 +59,15 @@ ENVS = {"dqn": "CartPole-v1", "sac": "Pendulum-v1"}
 # --------------------------------------------------------------------------- workers (subprocesses)
 
 
-def worker_jax(algo: str, num_seeds: int, total_timesteps: int, num_chunks: int, seed: int) -> dict:
+def worker_jax(algo: str, num_seeds: int, total_timesteps: int, num_chunks: int, seed: int, cpu_threads: int) -> dict:
     load_start = loadavg()
+    size_pool_as_driver(cpu_threads, num_seeds)
     import jax
     import numpy as np
 
     from jaxrl import envs
     from jaxrl.agents import ALGORITHMS
+    from jaxrl.runtime import intra_op_pool_threads
     from jaxrl.threefry import unroll_threefry_on_cpu
     from jaxrl.training.loop import make_runner
     from jaxrl.training.sweep import member_batch
@@ -104,6 +106,8 @@ def worker_jax(algo: str, num_seeds: int, total_timesteps: int, num_chunks: int,
         "load_start": load_start,
         "load_end": loadavg(),
         "backend": jax.default_backend(),
+        "cpu_threads_requested": cpu_threads,
+        "cpu_intra_op_threads": intra_op_pool_threads(),
     }
 
 
@@ -184,7 +188,7 @@ def worker_sb3(algo: str, total_timesteps: int, seed: int, max_seconds: float) -
 
 def fmt_row(r: dict, ref_sps: float) -> str:
     compile_s = "-" if r["compile_seconds"] is None else f"{r['compile_seconds']:.1f}"
-    impl = r["implementation"] + (" (1 torch thread)" if r["implementation"] == "stable-baselines3" else "")
+    impl = r["implementation"] + (" (1 torch thread)" if r["implementation"] == "stable-baselines3" else pool_label(r))
     phases = "-"
     if "learning_phase_env_steps_per_second" in r:
         phases = f"{r['whole_run_env_steps_per_second']:,.0f} / {r['learning_phase_env_steps_per_second']:,.0f}"
@@ -208,7 +212,7 @@ def render(info: dict, settings: dict, rows: list[dict], command: str) -> str:
         f"- command: `{command}`",
         "- hyperparameters: as the presets `configs/dqn_cartpole.yaml` and `configs/sac_pendulum.yaml` on both sides (see the script's docstring).",
         f"- jaxrl: DQN {settings['dqn_timesteps']:,} / SAC {settings['sac_timesteps']:,} env steps per seed, seeds vmapped in one program (one seed runs un-vmapped), "
-        f"{settings['num_chunks']} chunks, in-chunk evaluation off, compile excluded (timed separately); env steps/s is the lower of the "
+        f"{settings['num_chunks']} chunks, XLA:CPU pool as --cpu-threads {','.join(map(str, settings['cpu_threads']))} (0: the driver's auto choice), in-chunk evaluation off, compile excluded (timed separately); env steps/s is the lower of the "
         "whole run's rate and that of the chunks starting at or after learning_starts (both shown).",
         f"- stable-baselines3: env steps/s of the training phase only (from learning_starts on), at most {settings['sb3_max_seconds']:g} s of it; "
         "1 torch thread, DummyVecEnv of 1 gymnasium env.",
@@ -233,6 +237,8 @@ def main() -> int:
     p.add_argument("--dqn-timesteps", type=int, default=500_000, help="jaxrl DQN env steps per seed")
     p.add_argument("--sac-timesteps", type=int, default=10_000, help="jaxrl SAC env steps per seed")
     p.add_argument("--num-chunks", type=int, default=4)
+    p.add_argument("--cpu-threads", default="0", help="comma-separated XLA:CPU pool sizes for the jaxrl rows "
+                   "(0: as experiments/train.py picks, one thread for one seed)")
     p.add_argument("--sb3-max-seconds", type=float, default=60.0, help="seconds of SB3's training phase timed")
     p.add_argument("--repeats", type=int, default=1, help="round-robin repeats of every row; each row reports its fastest")
     p.add_argument("--seed", type=int, default=0)
@@ -244,8 +250,8 @@ def main() -> int:
     if args.worker is not None:
         kind, algo, *rest = args.worker
         if kind == "jax":
-            n, steps, chunks, seed = map(int, rest)
-            result = worker_jax(algo, n, steps, chunks, seed)
+            n, steps, chunks, seed, threads = map(int, rest)
+            result = worker_jax(algo, n, steps, chunks, seed, threads)
         else:
             result = worker_sb3(algo, int(rest[0]), int(rest[1]), float(rest[2]))
         print("RESULT " + json.dumps(result), flush=True)
@@ -259,6 +265,7 @@ def main() -> int:
         "dqn_timesteps": args.dqn_timesteps,
         "sac_timesteps": args.sac_timesteps,
         "num_chunks": args.num_chunks,
+        "cpu_threads": [int(t) for t in args.cpu_threads.split(",")],
         "sb3_max_seconds": args.sb3_max_seconds,
         "load_before": loadavg(),
     }
@@ -269,11 +276,12 @@ def main() -> int:
         sb3_steps = (DQN_HP if algo == "dqn" else SAC_HP)["learning_starts"] + 1_000_000
         configs.append(["sb3", algo, str(sb3_steps), str(args.seed), str(args.sb3_max_seconds)])
         steps = args.dqn_timesteps if algo == "dqn" else args.sac_timesteps
-        configs += [["jax", algo, str(n), str(steps), str(args.num_chunks), str(args.seed)] for n in settings["seeds"]]
+        configs += [["jax", algo, str(n), str(steps), str(args.num_chunks), str(args.seed), str(t)]
+                    for n in settings["seeds"] for t in distinct_pool_sizes(settings["cpu_threads"], n)]
     samples = [[] for _ in configs]
     for repeat in range(args.repeats):  # round-robin, so every row sees every phase of the machine's load
         for config, found in zip(configs, samples):
-            print(" ".join(config[:3]) + (f" (repeat {repeat + 1}/{args.repeats})" if args.repeats > 1 else ""), flush=True)
+            print(" ".join(config[:3]) + (f" cpu-threads {config[-1]}" if config[0] == "jax" else "") + (f" (repeat {repeat + 1}/{args.repeats})" if args.repeats > 1 else ""), flush=True)
             r = run_worker(__file__, config, args.worker_timeout)
             print(f"  {r['env_steps_per_second']:,.0f} env steps/s, load {r['load_end']}", flush=True)
             found.append(r)

@@ -53,7 +53,7 @@ import sys
 import time
 
 from bench_common import RESULTS, loadavg as _loadavg, machine_info, peak_rss_mib as _peak_rss_mib
-from bench_common import run_worker as _run_worker, ru_maxrss_mib as _ru_maxrss_mib, time_jaxrl_chunks
+from bench_common import distinct_pool_sizes, pool_label, run_worker as _run_worker, ru_maxrss_mib as _ru_maxrss_mib, size_pool_as_driver, time_jaxrl_chunks
 
 HP = dict(
     num_envs=4,
@@ -76,14 +76,16 @@ HP = dict(
 # --------------------------------------------------------------------------- workers (subprocesses)
 
 
-def worker_jax(num_seeds: int, total_timesteps: int, num_chunks: int, eval_episodes: int, seed: int) -> dict:
+def worker_jax(num_seeds: int, total_timesteps: int, num_chunks: int, eval_episodes: int, seed: int, cpu_threads: int) -> dict:
     rss_start = _peak_rss_mib()
     load_start = _loadavg()
+    size_pool_as_driver(cpu_threads, num_seeds)
     import jax
     import numpy as np
 
     from jaxrl import envs
     from jaxrl.agents.ppo import PPOConfig, hparams_from_config, make_ppo
+    from jaxrl.runtime import intra_op_pool_threads
     from jaxrl.training.loop import make_runner
     from jaxrl.threefry import unroll_threefry_on_cpu
     from jaxrl.training.sweep import member_batch
@@ -131,6 +133,8 @@ def worker_jax(num_seeds: int, total_timesteps: int, num_chunks: int, eval_episo
         "load_end": _loadavg(),
         "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
+        "cpu_threads_requested": cpu_threads,
+        "cpu_intra_op_threads": intra_op_pool_threads(),
     }
 
 
@@ -232,6 +236,8 @@ def fmt_row(r: dict, sb3_sps: float) -> str:
     impl = r["implementation"]
     if impl == "stable-baselines3":
         impl += f" ({r['torch_threads']} torch thread{'s' if r['torch_threads'] != 1 else ''})"
+    else:
+        impl += pool_label(r)
     compile_s = "-" if r["compile_seconds"] is None else f"{r['compile_seconds']:.1f}"
     return (
         f"| {impl} | {r['seeds']} | {r['env_steps_per_second']:,.0f} | {r['env_steps_per_second'] / sb3_sps:.2f}x | "
@@ -263,7 +269,7 @@ def render(info: dict, settings: dict, rows: list[dict], ref: dict, command: str
         f"{rows[-1]['chunk_len']} updates, in-chunk evaluation "
         + (f"ON ({settings['eval_episodes']} episodes per seed per chunk, inside the timed chunk, not counted as env steps)"
            if settings["eval_episodes"] else "OFF (SB3's learn does not evaluate either)")
-        + ". XLA CPU uses its default threading (all usable cores). Compile s = AOT lower+compile of init and chunk, plus one init call (as jaxrl/experiment.py).",
+        + f". XLA:CPU pool as --cpu-threads {','.join(map(str, settings['cpu_threads']))} (0: the driver's auto choice, one thread for one seed, else one per core). Compile s = AOT lower+compile of init and chunk, plus one init call (as jaxrl/experiment.py).",
         f"- stable-baselines3: {settings['sb3_timesteps']:,} env steps requested per row (a shorter run; per-step cost does not depend on "
         f"run length), cut at the first rollout boundary after {settings['sb3_max_seconds']:g} s (see 'env steps timed'), "
         f"DummyVecEnv of 4 gymnasium CartPole-v1, MlpPolicy net_arch pi=[64,64], vf=[64,64], Tanh, ortho_init, "
@@ -300,6 +306,8 @@ def main() -> int:
     p.add_argument("--total-timesteps", type=int, default=500_000, help="jaxrl env steps per seed (default 500k)")
     p.add_argument("--seeds", default="1,4,16,64", help="comma-separated seed counts for jaxrl")
     p.add_argument("--num-chunks", type=int, default=4, help="compiled chunks per jaxrl run")
+    p.add_argument("--cpu-threads", default="0", help="comma-separated XLA:CPU pool sizes for the jaxrl rows "
+                   "(0: as experiments/train.py picks, one thread for one seed)")
     p.add_argument("--eval-episodes", type=int, default=0, help="in-chunk evaluation episodes per seed (0 = off, fair to SB3)")
     p.add_argument("--sb3-timesteps", type=int, default=100_000, help="SB3 env steps timed (shorter run)")
     p.add_argument("--sb3-max-seconds", type=float, default=90.0, help="cut an SB3 row at the first rollout boundary after this many seconds")
@@ -314,8 +322,8 @@ def main() -> int:
     if args.worker is not None:
         kind, *rest = args.worker
         if kind == "jax":
-            n, steps, chunks, evals, seed = map(int, rest)
-            result = worker_jax(n, steps, chunks, evals, seed)
+            n, steps, chunks, evals, seed, threads = map(int, rest)
+            result = worker_jax(n, steps, chunks, evals, seed, threads)
         else:
             steps, threads, seed = map(int, rest[:3])
             result = worker_sb3(steps, threads, seed, float(rest[3]))
@@ -330,6 +338,7 @@ def main() -> int:
         "jax_timesteps": args.total_timesteps,
         "seeds": [int(s) for s in args.seeds.split(",")],
         "num_chunks": args.num_chunks,
+        "cpu_threads": [int(t) for t in args.cpu_threads.split(",")],
         "eval_episodes": args.eval_episodes,
         "sb3_timesteps": args.sb3_timesteps,
         "sb3_threads": [int(t) for t in args.sb3_threads.split(",")],
@@ -337,25 +346,25 @@ def main() -> int:
         "load_before": _loadavg(),
     }
     print(f"machine: {info['cpu_model']}, {info['cpu_count']} cores; load {settings['load_before']}", flush=True)
-    configs = [("sb3", t) for t in settings["sb3_threads"]] + [("jax", n) for n in settings["seeds"]]
+    configs = [("sb3", t, 0) for t in settings["sb3_threads"]] + [("jax", n, t) for n in settings["seeds"] for t in distinct_pool_sizes(settings["cpu_threads"], n)]
     samples: dict = {c: [] for c in configs}
     for repeat in range(args.repeats):  # round-robin, so every config sees every phase of the machine's load
         if args.repeats > 1:
             print(f"repeat {repeat + 1}/{args.repeats}", flush=True)
-        for kind, n in configs:
+        for kind, n, threads in configs:
             if kind == "sb3":
                 print(f"stable-baselines3, torch threads={n or 'default'}, {args.sb3_timesteps:,} steps", flush=True)
                 r = run_worker(["sb3", str(args.sb3_timesteps), str(n), str(args.seed), str(args.sb3_max_seconds)])
                 print(f"  {r['env_steps_per_second']:,.0f} env steps/s, peak RSS {r['peak_rss_mib']:.0f} MiB, load {r['load_end']}", flush=True)
             else:
-                print(f"jaxrl, {n} seed(s), {args.total_timesteps:,} steps per seed", flush=True)
-                r = run_worker(["jax", str(n), str(args.total_timesteps), str(args.num_chunks), str(args.eval_episodes), str(args.seed)])
+                print(f"jaxrl, {n} seed(s), {args.total_timesteps:,} steps per seed, --cpu-threads {threads}", flush=True)
+                r = run_worker(["jax", str(n), str(args.total_timesteps), str(args.num_chunks), str(args.eval_episodes), str(args.seed), str(threads)])
                 print(
                     f"  {r['env_steps_per_second']:,.0f} env steps/s, compile {r['compile_seconds']:.1f}s, run {r['run_seconds']:.1f}s, "
                     f"peak RSS {r['peak_rss_mib']:.0f} MiB, final train return {r['final_train_return_mean']:.1f}, load {r['load_end']}",
                     flush=True,
                 )
-            samples[(kind, n)].append(r)
+            samples[(kind, n, threads)].append(r)
     settings["load_after"] = _loadavg()
     settings["repeats"] = args.repeats
     # Each row is the fastest of its repeats (the least disturbed by other load); all are kept in the JSON.
