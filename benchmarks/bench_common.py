@@ -115,23 +115,23 @@ def machine_info() -> dict:
 
 
 
-def size_pool_as_driver(requested: int, members: int) -> None:
-    """Sizes XLA:CPU's thread pool as ``experiments/train.py`` does (``--cpu-threads``, 0 = auto for ``members``).
+def size_pool_as_driver(requested: int) -> None:
+    """Sizes XLA:CPU's thread pool as ``experiments/train.py --cpu-threads requested`` does (0: XLA's default).
 
     Call it first thing in a worker, before anything imports gymnax or starts JAX.
     """
-    from jaxrl.runtime import auto_cpu_threads, size_cpu_thread_pool
+    from jaxrl.runtime import size_cpu_thread_pool
 
-    size_cpu_thread_pool(auto_cpu_threads(requested, members))
+    size_cpu_thread_pool(requested)
 
 
-def distinct_pool_sizes(requested: list[int], members: int) -> list[int]:
-    """The ``--cpu-threads`` values of ``requested`` that give ``members`` distinct pool sizes (first of each kept)."""
-    from jaxrl.runtime import auto_cpu_threads, available_cores
+def distinct_pool_sizes(requested: list[int]) -> list[int]:
+    """The ``--cpu-threads`` values of ``requested`` that give distinct pool sizes (first of each kept)."""
+    from jaxrl.runtime import available_cores
 
     kept, sizes = [], set()
     for threads in requested:
-        size = min(auto_cpu_threads(threads, members) or available_cores(), available_cores())
+        size = min(threads or available_cores(), available_cores())
         if size not in sizes:
             kept.append(threads)
             sizes.add(size)

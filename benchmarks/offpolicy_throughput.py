@@ -61,7 +61,7 @@ ENVS = {"dqn": "CartPole-v1", "sac": "Pendulum-v1"}
 
 def worker_jax(algo: str, num_seeds: int, total_timesteps: int, num_chunks: int, seed: int, cpu_threads: int) -> dict:
     load_start = loadavg()
-    size_pool_as_driver(cpu_threads, num_seeds)
+    size_pool_as_driver(cpu_threads)
     import jax
     import numpy as np
 
@@ -212,7 +212,7 @@ def render(info: dict, settings: dict, rows: list[dict], command: str) -> str:
         f"- command: `{command}`",
         "- hyperparameters: as the presets `configs/dqn_cartpole.yaml` and `configs/sac_pendulum.yaml` on both sides (see the script's docstring).",
         f"- jaxrl: DQN {settings['dqn_timesteps']:,} / SAC {settings['sac_timesteps']:,} env steps per seed, seeds vmapped in one program (one seed runs un-vmapped), "
-        f"{settings['num_chunks']} chunks, XLA:CPU pool as --cpu-threads {','.join(map(str, settings['cpu_threads']))} (0: the driver's auto choice), in-chunk evaluation off, compile excluded (timed separately); env steps/s is the lower of the "
+        f"{settings['num_chunks']} chunks, XLA:CPU pool as --cpu-threads {','.join(map(str, settings['cpu_threads']))} (0: XLA's default, one thread per core), in-chunk evaluation off, compile excluded (timed separately); env steps/s is the lower of the "
         "whole run's rate and that of the chunks starting at or after learning_starts (both shown).",
         f"- stable-baselines3: env steps/s of the training phase only (from learning_starts on), at most {settings['sb3_max_seconds']:g} s of it; "
         "1 torch thread, DummyVecEnv of 1 gymnasium env.",
@@ -238,7 +238,7 @@ def main() -> int:
     p.add_argument("--sac-timesteps", type=int, default=10_000, help="jaxrl SAC env steps per seed")
     p.add_argument("--num-chunks", type=int, default=4)
     p.add_argument("--cpu-threads", default="0", help="comma-separated XLA:CPU pool sizes for the jaxrl rows "
-                   "(0: as experiments/train.py picks, one thread for one seed)")
+                   "(0: XLA's default, one per core; as experiments/train.py --cpu-threads)")
     p.add_argument("--sb3-max-seconds", type=float, default=60.0, help="seconds of SB3's training phase timed")
     p.add_argument("--repeats", type=int, default=1, help="round-robin repeats of every row; each row reports its fastest")
     p.add_argument("--seed", type=int, default=0)
@@ -277,7 +277,7 @@ def main() -> int:
         configs.append(["sb3", algo, str(sb3_steps), str(args.seed), str(args.sb3_max_seconds)])
         steps = args.dqn_timesteps if algo == "dqn" else args.sac_timesteps
         configs += [["jax", algo, str(n), str(steps), str(args.num_chunks), str(args.seed), str(t)]
-                    for n in settings["seeds"] for t in distinct_pool_sizes(settings["cpu_threads"], n)]
+                    for n in settings["seeds"] for t in distinct_pool_sizes(settings["cpu_threads"])]
     samples = [[] for _ in configs]
     for repeat in range(args.repeats):  # round-robin, so every row sees every phase of the machine's load
         for config, found in zip(configs, samples):

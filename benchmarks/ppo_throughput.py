@@ -79,7 +79,7 @@ HP = dict(
 def worker_jax(num_seeds: int, total_timesteps: int, num_chunks: int, eval_episodes: int, seed: int, cpu_threads: int) -> dict:
     rss_start = _peak_rss_mib()
     load_start = _loadavg()
-    size_pool_as_driver(cpu_threads, num_seeds)
+    size_pool_as_driver(cpu_threads)
     import jax
     import numpy as np
 
@@ -269,7 +269,7 @@ def render(info: dict, settings: dict, rows: list[dict], ref: dict, command: str
         f"{rows[-1]['chunk_len']} updates, in-chunk evaluation "
         + (f"ON ({settings['eval_episodes']} episodes per seed per chunk, inside the timed chunk, not counted as env steps)"
            if settings["eval_episodes"] else "OFF (SB3's learn does not evaluate either)")
-        + f". XLA:CPU pool as --cpu-threads {','.join(map(str, settings['cpu_threads']))} (0: the driver's auto choice, one thread for one seed, else one per core). Compile s = AOT lower+compile of init and chunk, plus one init call (as jaxrl/experiment.py).",
+        + f". XLA:CPU pool as --cpu-threads {','.join(map(str, settings['cpu_threads']))} (0: XLA's default, one thread per core). Compile s = AOT lower+compile of init and chunk, plus one init call (as jaxrl/experiment.py).",
         f"- stable-baselines3: {settings['sb3_timesteps']:,} env steps requested per row (a shorter run; per-step cost does not depend on "
         f"run length), cut at the first rollout boundary after {settings['sb3_max_seconds']:g} s (see 'env steps timed'), "
         f"DummyVecEnv of 4 gymnasium CartPole-v1, MlpPolicy net_arch pi=[64,64], vf=[64,64], Tanh, ortho_init, "
@@ -307,7 +307,7 @@ def main() -> int:
     p.add_argument("--seeds", default="1,4,16,64", help="comma-separated seed counts for jaxrl")
     p.add_argument("--num-chunks", type=int, default=4, help="compiled chunks per jaxrl run")
     p.add_argument("--cpu-threads", default="0", help="comma-separated XLA:CPU pool sizes for the jaxrl rows "
-                   "(0: as experiments/train.py picks, one thread for one seed)")
+                   "(0: XLA's default, one per core; as experiments/train.py --cpu-threads)")
     p.add_argument("--eval-episodes", type=int, default=0, help="in-chunk evaluation episodes per seed (0 = off, fair to SB3)")
     p.add_argument("--sb3-timesteps", type=int, default=100_000, help="SB3 env steps timed (shorter run)")
     p.add_argument("--sb3-max-seconds", type=float, default=90.0, help="cut an SB3 row at the first rollout boundary after this many seconds")
@@ -346,7 +346,7 @@ def main() -> int:
         "load_before": _loadavg(),
     }
     print(f"machine: {info['cpu_model']}, {info['cpu_count']} cores; load {settings['load_before']}", flush=True)
-    configs = [("sb3", t, 0) for t in settings["sb3_threads"]] + [("jax", n, t) for n in settings["seeds"] for t in distinct_pool_sizes(settings["cpu_threads"], n)]
+    configs = [("sb3", t, 0) for t in settings["sb3_threads"]] + [("jax", n, t) for n in settings["seeds"] for t in distinct_pool_sizes(settings["cpu_threads"])]
     samples: dict = {c: [] for c in configs}
     for repeat in range(args.repeats):  # round-robin, so every config sees every phase of the machine's load
         if args.repeats > 1:

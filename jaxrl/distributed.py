@@ -168,14 +168,14 @@ def run_entry_point(module: str, prog: str, argv: Sequence[str] | None = None,
                     cpu_threads: Callable[[list], int] | None = None) -> int:
     """Joins the multi-process run (if any), then imports ``module`` and returns ``module.main(rest, prog=prog)``.
 
-    ``cpu_threads(rest)``, if given, picks the size of XLA:CPU's thread pool for a
-    single-process run, set before the import starts JAX (:mod:`jaxrl.runtime`).
+    ``cpu_threads(rest)``, if given, reads the size of XLA:CPU's thread pool from the
+    arguments (0: XLA's default); it is set before the import starts JAX (:mod:`jaxrl.runtime`).
     ``experiments/train.py`` is ``sys.exit(run_entry_point("jaxrl.experiment", "train.py", cpu_threads=...))``.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
 
     def main(rest):
-        if cpu_threads is not None and not jax.distributed.is_initialized():
+        if cpu_threads is not None:
             from jaxrl.runtime import size_cpu_thread_pool
 
             size_cpu_thread_pool(cpu_threads(rest))

@@ -1,33 +1,32 @@
-"""XLA:CPU's intra-op thread pool, sized to the program it runs.
+"""XLA:CPU's intra-op thread pool, sized per run (``--cpu-threads``).
 
 XLA:CPU runs a compiled program as a graph of small kernels ("thunks"). Where
 the graph has independent branches, its executor hands ready kernels to an
-intra-op thread pool, one thread per core by default. For a single training
-run (one seed, one environment) nearly every kernel works on a few hundred
-numbers and takes well under a microsecond, so handing kernels between
-threads costs more than running them side by side gains: on a 2-core Xeon,
-one-seed DQN CartPole ran 35-40% more env steps per second with a one-thread
-pool, one-seed PPO 18% more, while PPO with 16 and 64 vmapped seeds, whose
-kernels are large enough to share, ran 3% and 10% slower
-(``benchmarks/offpolicy_throughput.py``, ``benchmarks/ppo_throughput.py``,
-``--cpu-threads``).
+intra-op thread pool, one thread per core by default. In a one-seed run of a
+small network nearly every kernel takes well under a microsecond, and handing
+kernels between threads costs more than running them side by side gains: on a
+2-core Xeon, one-seed DQN CartPole ran 1.45x the env steps per second with a
+one-thread pool and one-seed PPO CartPole 1.22x. Bigger programs share their
+kernels well and lose with one thread: one-seed SAC Pendulum (256-256 networks)
+ran 28% slower, PPO Breakout-MinAtar with 64 envs 39%, DQN Breakout-MinAtar
+20%, and PPO CartPole with 16 and 64 seeds 3% and 10% (README, "One thread for
+one seed"). No size estimate known before JAX starts separates these cases
+reliably, so XLA's default stays the default and one thread is a choice.
 
 XLA sizes the pool from the CPU affinity mask when JAX's backends start, and
 offers no option for it. :func:`size_cpu_thread_pool` therefore narrows the
 starting thread's mask, starts the backends, and restores the mask of every
 thread of the process: only the pool's size changes, and compilation and the
 host-side work still use every core. It can only act before anything has
-started JAX's backends (any array, device query or compilation).
+started JAX's backends (any array, device query or compilation; importing
+gymnax creates arrays), which is why the entry point reads the option from its
+arguments (:func:`cpu_threads_for_argv`) before importing the driver.
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import math
 import os
 from pathlib import Path
-
-ACCELERATOR_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin", "jax_rocm7_plugin", "libtpu")
 
 
 def available_cores() -> int:
@@ -37,69 +36,25 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
-def runs_on_cpu() -> bool:
-    """True when JAX's default backend will be the CPU, judged without starting it.
-
-    ``JAX_PLATFORMS`` decides when set; otherwise an installed accelerator plugin
-    (CUDA, ROCm, TPU) means JAX will prefer that device.
-    """
-    platforms = os.environ.get("JAX_PLATFORMS", "")
-    if platforms:
-        return platforms.split(",")[0].strip().lower() == "cpu"
-    return not any(importlib.util.find_spec(name) is not None for name in ACCELERATOR_PLUGINS)
-
-
-def auto_cpu_threads(requested: int, members_per_program: int, num_processes: int = 1, num_devices: int = 1) -> int:
-    """The pool size to ask for: ``requested`` if positive, else (``--cpu-threads 0``, auto)
-    1 when one compiled program trains one member on one CPU device in a single process,
-    and 0 (XLA's default: one thread per core) otherwise. Several host devices share the
-    pool to run side by side, so they keep the default.
-    """
-    if requested > 0:
-        return requested
-    if members_per_program == 1 and num_processes == 1 and num_devices == 1 and runs_on_cpu():
-        return 1
-    return 0
-
-
-def members_per_program(num_seeds: int, grid_points: int, seed_batch: int = 0) -> int:
-    """Members one compiled program holds: ``seed_batch`` (0: all of ``num_seeds * grid_points``)."""
-    return seed_batch or num_seeds * grid_points
-
-
 def cpu_threads_for_argv(argv) -> int:
-    """The pool size :func:`auto_cpu_threads` picks for ``experiments/train.py argv``, read before JAX starts.
+    """``--cpu-threads`` of ``experiments/train.py argv``, read before JAX starts.
 
-    JAX's backends start as soon as gymnax is imported, before the full option
-    resolution (:func:`jaxrl.cli.resolve`) can run, so this reads just the
-    options that decide it (``--num-seeds``, ``--sweep``, ``--seed-batch``,
-    ``--devices``, ``--cpu-threads``, from the flags, then ``--config`` or the
-    ``--resume`` run's saved config). A value it cannot read leaves XLA's
-    default; the resolution that follows reports it properly.
+    From the flags, else ``--config`` or the ``--resume`` run's saved config,
+    else 0 (XLA's default). A value it cannot read counts as 0; the full option
+    resolution (:func:`jaxrl.cli.resolve`) that follows reports it properly.
     """
     import yaml
 
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    for flag in ("--config", "--resume", "--num-seeds", "--seed-batch", "--devices", "--cpu-threads"):
+    for flag in ("--config", "--resume", "--cpu-threads"):
         parser.add_argument(flag)
-    parser.add_argument("--sweep", action="append", default=[])
     try:
         known, _ = parser.parse_known_args(list(argv))
+        if known.cpu_threads is not None:
+            return max(int(known.cpu_threads), 0)
         path = known.config or (str(Path(known.resume) / "config.yaml") if known.resume else None)
         saved = yaml.safe_load(Path(path).read_text()) if path and Path(path).is_file() else {}
-        saved = saved if isinstance(saved, dict) else {}
-
-        def value(name: str, default):
-            flag = getattr(known, name)
-            return flag if flag is not None else saved.get(name, default)
-
-        sweep = {k: len(v) if isinstance(v, list) else 1 for k, v in (saved.get("sweep") or {}).items()}
-        for item in known.sweep:
-            key, _, values = item.partition("=")
-            sweep[key.strip()] = len(values.split(","))
-        devices = str(value("devices", 1))
-        members = members_per_program(int(value("num_seeds", 1)), math.prod(sweep.values()), int(value("seed_batch", 0)))
-        return auto_cpu_threads(int(value("cpu_threads", 0)), members, num_devices=1 if devices == "1" else 2)
+        return max(int(saved.get("cpu_threads", 0)), 0) if isinstance(saved, dict) else 0
     except (ValueError, TypeError, OSError, yaml.YAMLError, SystemExit):
         return 0
 

@@ -1,4 +1,4 @@
-"""XLA:CPU's thread pool sized per run (jaxrl.runtime): the auto rule, its argv reading, and a real run."""
+"""XLA:CPU's thread pool sized per run (jaxrl.runtime, --cpu-threads): reading the option before JAX starts, and a real run."""
 from __future__ import annotations
 
 import json
@@ -11,55 +11,33 @@ import numpy as np
 import pytest
 import yaml
 
-from jaxrl.runtime import auto_cpu_threads, cpu_threads_for_argv, members_per_program, size_cpu_thread_pool
+from jaxrl.runtime import cpu_threads_for_argv, size_cpu_thread_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_DQN = ["--algo", "dqn", "--env", "CartPole-v1", "--total-timesteps", "3000", "--learning-starts", "500",
             "--num-chunks", "2", "--eval-episodes", "2", "--quiet"]
 
 
-@pytest.fixture
-def on_cpu(monkeypatch):
-    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
-
-
 @pytest.mark.parametrize("argv, threads", [
-    ([], 1),                                                    # one seed: one thread
-    (["--num-seeds", "4"], 0),                                  # several members: XLA's default
-    (["--sweep", "lr=1e-4,3e-4"], 0),                           # a grid of two points
-    (["--sweep", "lr=1e-4", "--sweep", "gamma=0.9"], 1),        # a grid of one point
-    (["--num-seeds", "4", "--seed-batch", "1"], 1),             # one member per compiled program
-    (["--num-seeds", "4", "--devices", "4"], 0),                # host devices share the pool
-    (["--num-seeds", "8", "--cpu-threads", "2"], 2),            # asked for: given
-    (["--num-seeds=2", "--cpu-threads=3"], 3),
-    (["--num-seeds", "many"], 0),                               # unreadable: the default; resolve() reports it
+    ([], 0),                                                    # XLA's default
+    (["--num-seeds", "1", "--cpu-threads", "1"], 1),
+    (["--cpu-threads=3"], 3),
+    (["--cpu-threads", "many"], 0),                             # unreadable: the default; resolve() reports it
 ])
-def test_threads_read_from_flags(on_cpu, argv, threads):
+def test_threads_read_from_flags(argv, threads):
     assert cpu_threads_for_argv(argv) == threads
 
 
-def test_threads_read_from_config_and_resumed_run(on_cpu, tmp_path):
+def test_threads_read_from_config_and_resumed_run(tmp_path):
     config = tmp_path / "preset.yaml"
-    config.write_text(yaml.safe_dump({"algo": "dqn", "num_seeds": 4}))
-    assert cpu_threads_for_argv(["--config", str(config)]) == 0
-    assert cpu_threads_for_argv(["--config", str(config), "--num-seeds", "1"]) == 1  # a flag overrides the file
-    config.write_text(yaml.safe_dump({"num_seeds": 1, "sweep": {"lr": [1e-4, 3e-4, 1e-3]}}))
-    assert cpu_threads_for_argv(["--config", str(config)]) == 0
+    config.write_text(yaml.safe_dump({"algo": "dqn", "num_seeds": 1, "cpu_threads": 1}))
+    assert cpu_threads_for_argv(["--config", str(config)]) == 1
+    assert cpu_threads_for_argv(["--config", str(config), "--cpu-threads", "0"]) == 0  # a flag overrides the file
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.yaml").write_text(yaml.safe_dump({"num_seeds": 1, "cpu_threads": 0}))
+    (run / "config.yaml").write_text(yaml.safe_dump({"num_seeds": 1, "cpu_threads": 1}))
     assert cpu_threads_for_argv(["--resume", str(run)]) == 1
-    assert cpu_threads_for_argv(["--config", str(tmp_path / "missing.yaml")]) == 1  # resolve() will report the file
-
-
-def test_auto_leaves_accelerators_and_many_processes_alone(monkeypatch):
-    monkeypatch.setenv("JAX_PLATFORMS", "cuda")
-    assert auto_cpu_threads(0, 1) == 0
-    assert auto_cpu_threads(2, 1) == 2  # an explicit size is always honoured
-    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
-    assert auto_cpu_threads(0, 1, num_processes=2) == 0
-    assert auto_cpu_threads(0, 1, num_devices=2) == 0
-    assert members_per_program(8, 3) == 24 and members_per_program(8, 3, seed_batch=6) == 6
+    assert cpu_threads_for_argv(["--config", str(tmp_path / "missing.yaml")]) == 0  # resolve() will report the file
 
 
 def test_no_effect_once_jax_has_started():
@@ -98,9 +76,9 @@ def test_pool_sized_and_every_thread_keeps_all_cores():
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
                     reason="needs CPU affinity masks and at least two cores")
-def test_train_cli_one_seed_runs_on_one_thread_with_the_same_results(tmp_path):
+def test_train_cli_one_thread_gives_the_same_results(tmp_path):
     summaries, curves = {}, {}
-    for threads in ("0", "2"):  # auto (one thread for one seed) and one per core
+    for threads in ("1", "0"):  # one thread, and XLA's default of one per core
         out = tmp_path / f"threads{threads}"
         proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "train.py"), *TINY_DQN,
                                "--cpu-threads", threads, "--out-dir", str(out)],
@@ -109,8 +87,8 @@ def test_train_cli_one_seed_runs_on_one_thread_with_the_same_results(tmp_path):
         summaries[threads] = json.loads((out / "summary.json").read_text())
         with np.load(out / "curves.npz") as c:
             curves[threads] = {k: c[k] for k in c.files}
-    assert summaries["0"]["cpu_intra_op_threads"] == 1
-    assert summaries["2"]["cpu_intra_op_threads"] == 2
-    assert summaries["0"]["final_returns"] == summaries["2"]["final_returns"]
-    for name, values in curves["0"].items():  # the pool's size changes the speed, not a single number
-        np.testing.assert_array_equal(values, curves["2"][name], err_msg=name)
+    assert summaries["1"]["cpu_intra_op_threads"] == 1
+    assert summaries["0"]["cpu_intra_op_threads"] == len(os.sched_getaffinity(0))
+    assert summaries["1"]["final_returns"] == summaries["0"]["final_returns"]
+    for name, values in curves["1"].items():  # the pool's size changes the speed, not a single number
+        np.testing.assert_array_equal(values, curves["0"][name], err_msg=name)
