@@ -5,12 +5,11 @@ the graph has independent branches, its executor hands ready kernels to an
 intra-op thread pool, one thread per core by default. In a one-seed run of a
 small network nearly every kernel takes well under a microsecond, and handing
 kernels between threads costs more than running them side by side gains: on a
-2-core Xeon, one-seed DQN CartPole ran 1.45x the env steps per second with a
-one-thread pool and one-seed PPO CartPole 1.22x. Bigger programs share their
+2-core Xeon, one-seed DQN CartPole ran 1.44x the env steps per second with a
+one-thread pool and one-seed PPO CartPole 1.29x. Bigger programs share their
 kernels well and lose with one thread: one-seed SAC Pendulum (256-256 networks)
 ran 28% slower, PPO Breakout-MinAtar with 64 envs 39%, DQN Breakout-MinAtar
-20%, and PPO CartPole with 16 and 64 seeds 3% and 10% (README, "One thread for
-one seed"). No size estimate known before JAX starts separates these cases
+20%, and PPO CartPole with 16 seeds 6% (README, "One thread for one seed"). No size estimate known before JAX starts separates these cases
 reliably, so XLA's default stays the default and one thread is a choice.
 
 XLA sizes the pool from the CPU affinity mask when JAX's backends start, and
