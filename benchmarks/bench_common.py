@@ -115,16 +115,6 @@ def machine_info() -> dict:
 
 
 
-def size_pool_as_driver(requested: int) -> None:
-    """Sizes XLA:CPU's thread pool as ``experiments/train.py --cpu-threads requested`` does (0: XLA's default).
-
-    Call it first thing in a worker, before anything imports gymnax or starts JAX.
-    """
-    from jaxrl.runtime import size_cpu_thread_pool
-
-    size_cpu_thread_pool(requested)
-
-
 def distinct_pool_sizes(requested: list[int]) -> list[int]:
     """The ``--cpu-threads`` values of ``requested`` that give distinct pool sizes (first of each kept)."""
     from jaxrl.runtime import available_cores

@@ -45,7 +45,7 @@ import json
 import sys
 import time
 
-from bench_common import RESULTS, distinct_pool_sizes, loadavg, machine_info, peak_rss_mib, pool_label, run_worker, size_pool_as_driver, time_jaxrl_chunks
+from bench_common import RESULTS, distinct_pool_sizes, loadavg, machine_info, peak_rss_mib, pool_label, run_worker, time_jaxrl_chunks
 
 DQN_HP = dict(num_envs=1, steps_per_update=10, gradient_steps=1, batch_size=128, buffer_size=10_000, learning_starts=10_000,
               target_update_interval=500, hidden_sizes=(120, 84), activation="relu", double_q=False, value_loss="mse",
@@ -61,7 +61,9 @@ ENVS = {"dqn": "CartPole-v1", "sac": "Pendulum-v1"}
 
 def worker_jax(algo: str, num_seeds: int, total_timesteps: int, num_chunks: int, seed: int, cpu_threads: int) -> dict:
     load_start = loadavg()
-    size_pool_as_driver(cpu_threads)
+    from jaxrl.runtime import size_cpu_thread_pool  # before anything starts JAX, as experiments/train.py does
+
+    size_cpu_thread_pool(cpu_threads)
     import jax
     import numpy as np
 

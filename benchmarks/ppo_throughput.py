@@ -53,7 +53,7 @@ import sys
 import time
 
 from bench_common import RESULTS, loadavg as _loadavg, machine_info, peak_rss_mib as _peak_rss_mib
-from bench_common import distinct_pool_sizes, pool_label, run_worker as _run_worker, ru_maxrss_mib as _ru_maxrss_mib, size_pool_as_driver, time_jaxrl_chunks
+from bench_common import distinct_pool_sizes, pool_label, run_worker as _run_worker, ru_maxrss_mib as _ru_maxrss_mib, time_jaxrl_chunks
 
 HP = dict(
     num_envs=4,
@@ -79,7 +79,9 @@ HP = dict(
 def worker_jax(num_seeds: int, total_timesteps: int, num_chunks: int, eval_episodes: int, seed: int, cpu_threads: int) -> dict:
     rss_start = _peak_rss_mib()
     load_start = _loadavg()
-    size_pool_as_driver(cpu_threads)
+    from jaxrl.runtime import size_cpu_thread_pool  # before anything starts JAX, as experiments/train.py does
+
+    size_cpu_thread_pool(cpu_threads)
     import jax
     import numpy as np
 

@@ -9,8 +9,9 @@ kernels between threads costs more than running them side by side gains: on a
 one-thread pool and one-seed PPO CartPole 1.29x. Bigger programs share their
 kernels well and lose with one thread: one-seed SAC Pendulum (256-256 networks)
 ran 28% slower, PPO Breakout-MinAtar with 64 envs 39%, DQN Breakout-MinAtar
-20%, and PPO CartPole with 16 seeds 6% (README, "One thread for one seed"). No size estimate known before JAX starts separates these cases
-reliably, so XLA's default stays the default and one thread is a choice.
+20%, and PPO CartPole with 16 seeds 6% (README, "One thread for one seed").
+No size estimate known before JAX starts separates these cases reliably, so
+XLA's default stays the default and one thread is a choice.
 
 XLA sizes the pool from the CPU affinity mask when JAX's backends start, and
 offers no option for it. :func:`size_cpu_thread_pool` therefore narrows the
@@ -58,6 +59,14 @@ def cpu_threads_for_argv(argv) -> int:
         return 0
 
 
+POOL_THREAD_NAME = "tf_XLAEigen"  # what XLA:CPU names its intra-op pool's threads
+
+
+def _thread_ids() -> list[int]:
+    """Ids of this process's threads (``[0]``, the calling thread, where ``/proc`` does not list them)."""
+    return [int(t) for t in os.listdir("/proc/self/task")] if os.path.isdir("/proc/self/task") else [0]
+
+
 def backends_started() -> bool:
     """True once JAX's backends exist (from then on the pool's size is fixed)."""
     from jax._src import xla_bridge
@@ -84,9 +93,9 @@ def size_cpu_thread_pool(threads: int) -> bool:
         jax.devices()  # starts the backends; XLA reads the (narrowed) mask to size its pool
     finally:
         # Threads started meanwhile inherited the narrow mask: give every thread all cores back.
-        for task in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ["0"]:
+        for task in _thread_ids():
             try:
-                os.sched_setaffinity(int(task), set(cores))
+                os.sched_setaffinity(task, set(cores))
             except OSError:  # a thread that has already exited
                 pass
     return True
@@ -97,10 +106,10 @@ def intra_op_pool_threads() -> int | None:
     if not os.path.isdir("/proc/self/task"):
         return None
     count = 0
-    for task in os.listdir("/proc/self/task"):
+    for task in _thread_ids():
         try:
             with open(f"/proc/self/task/{task}/comm") as f:
-                count += f.read().strip() == "tf_XLAEigen"
-        except OSError:
+                count += f.read().strip() == POOL_THREAD_NAME
+        except OSError:  # a thread that has already exited
             pass
     return count
