@@ -17,11 +17,7 @@ from typing import Any
 import yaml
 
 from jaxrl.agents import ALGORITHMS
-from jaxrl.config import bound_problem, field_meta, option, traced_fields
-
-
-class ConfigError(Exception):
-    """A user mistake in flags or config files; the message names the flag or file."""
+from jaxrl.config import ConfigError, bound_problem, field_meta, option, traced_fields  # noqa: F401
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,7 +37,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxrl.cli import ConfigError
+from jaxrl.config import ConfigError
 from jaxrl.distributed import add_distributed_arguments, distributed_main  # noqa: F401  (the drivers' entry)
 
 MEMBER_AXIS = "members"
