@@ -5,6 +5,7 @@ All options: ``python experiments/evolve.py --help``. Flags override ``--config`
 import sys
 
 from jaxrl.distributed import run_entry_point  # joins a multi-process run before JAX starts
+from jaxrl.runtime import cpu_threads_for_argv  # sizes XLA:CPU's thread pool before JAX starts
 
 if __name__ == "__main__":
-    sys.exit(run_entry_point("jaxrl.evolution.experiment", "evolve.py"))
+    sys.exit(run_entry_point("jaxrl.programs.evolve", "evolve.py", cpu_threads=cpu_threads_for_argv))

@@ -8,6 +8,7 @@ Train with the result: ``python experiments/train.py --objective runs/lpo/best``
 import sys
 
 from jaxrl.distributed import run_entry_point  # joins a multi-process run before JAX starts
+from jaxrl.runtime import cpu_threads_for_argv  # sizes XLA:CPU's thread pool before JAX starts
 
 if __name__ == "__main__":
-    sys.exit(run_entry_point("jaxrl.training.meta_experiment", "meta_train.py"))
+    sys.exit(run_entry_point("jaxrl.programs.meta_train", "meta_train.py", cpu_threads=cpu_threads_for_argv))

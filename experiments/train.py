@@ -8,4 +8,4 @@ from jaxrl.distributed import run_entry_point  # joins a multi-process run befor
 from jaxrl.runtime import cpu_threads_for_argv  # sizes XLA:CPU's thread pool before JAX starts
 
 if __name__ == "__main__":
-    sys.exit(run_entry_point("jaxrl.experiment", "train.py", cpu_threads=cpu_threads_for_argv))
+    sys.exit(run_entry_point("jaxrl.programs.train", "train.py", cpu_threads=cpu_threads_for_argv))

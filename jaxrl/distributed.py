@@ -170,7 +170,7 @@ def run_entry_point(module: str, prog: str, argv: Sequence[str] | None = None,
 
     ``cpu_threads(rest)``, if given, reads the size of XLA:CPU's thread pool from the
     arguments (0: XLA's default); it is set before the import starts JAX (:mod:`jaxrl.runtime`).
-    ``experiments/train.py`` is ``sys.exit(run_entry_point("jaxrl.experiment", "train.py", cpu_threads=...))``.
+    ``experiments/train.py`` is ``sys.exit(run_entry_point("jaxrl.programs.train", "train.py", cpu_threads=...))``.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
 
@@ -188,4 +188,4 @@ def train_main() -> int:
     """The ``jaxrl-train`` console script: ``experiments/train.py`` installed on the PATH."""
     from jaxrl.runtime import cpu_threads_for_argv
 
-    return run_entry_point("jaxrl.experiment", "jaxrl-train", cpu_threads=cpu_threads_for_argv)
+    return run_entry_point("jaxrl.programs.train", "jaxrl-train", cpu_threads=cpu_threads_for_argv)

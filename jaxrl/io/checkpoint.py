@@ -18,6 +18,8 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -188,11 +190,14 @@ class Checkpointer:
         self._manager.reload()
         return sorted(self._manager.all_steps())
 
-    def restore(self, template, step: int | None = None) -> tuple[int, Any, dict]:
+    def restore(self, template, step: int | None = None, drop_damaged: bool = False) -> tuple[int, Any, dict]:
         """The newest intact checkpoint (or ``step``): ``(step, state, meta)``.
 
         ``template`` is a pytree with the state's structure (e.g. from
-        ``jax.eval_shape``); leaves come back as numpy arrays.
+        ``jax.eval_shape``); leaves come back as numpy arrays. With
+        ``drop_damaged`` (a run resuming), damaged checkpoints newer than the
+        one restored are moved aside to ``damaged/<step>`` (kept for
+        inspection, no longer listed), so the resumed run can save that step again.
         """
         template = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), template)
         candidates = [step] if step is not None else list(reversed(self.steps()))
@@ -204,10 +209,23 @@ class Checkpointer:
                 restored = self._manager.restore(
                     candidate, args=ocp.args.Composite(state=MsgpackRestore(template), meta=ocp.args.JsonRestore())
                 )
-                return candidate, restored.state, dict(restored.meta)
             except Exception as e:  # damaged files: try the previous checkpoint
                 errors.append(f"step {candidate}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                continue
+            if drop_damaged and self.writes:
+                for damaged in [s for s in candidates if s > candidate]:
+                    self._set_aside(damaged)
+            return candidate, restored.state, dict(restored.meta)
         raise CheckpointError(f"no intact checkpoint in {self.directory} ({'; '.join(errors)})")
+
+    def _set_aside(self, step: int) -> None:
+        """Moves a damaged step's directory to ``damaged/<step>`` (replacing an earlier one set aside there)."""
+        aside = self.directory / "damaged" / str(step)
+        if aside.exists():
+            shutil.rmtree(aside)
+        aside.parent.mkdir(exist_ok=True)
+        os.replace(self.directory / str(step), aside)
+        self._manager.reload()
 
     def close(self):
         self.wait()
@@ -217,13 +235,24 @@ class Checkpointer:
             self._manager_instance.close()
 
 
+def hparams_member_axis(hparams, num_members: int) -> int | None:
+    """The ``vmap`` axis of a run's ``hparams`` over its ``num_members`` members: ``0`` when they are per
+    member (every leaf ``[M, ...]``: training's grid points x seeds), ``None`` when one set is shared by
+    every member (the evolution drivers' step sizes, unbatched scalars)."""
+    leaves = jax.tree.leaves(hparams)
+    per_member = all(np.ndim(x) >= 1 and np.shape(x)[0] == num_members for x in leaves)
+    return 0 if per_member else None
+
+
 def restore_run_state(checkpointer: "Checkpointer", runner, keys, hparams) -> tuple[int, Any, dict]:
     """Newest intact checkpoint of a training run: ``(step, {"runner": state, "history": ...}, meta)``.
 
     The state is restored into the structure of the vmapped ``runner.init`` over
-    ``keys`` / ``hparams`` (every member); the curve history comes back as saved.
+    ``keys`` / ``hparams`` (every member; ``hparams`` per member or shared, see
+    :func:`hparams_member_axis`); the curve history comes back as saved.
     """
-    template = {"runner": jax.eval_shape(jax.vmap(runner.init), keys, hparams), "history": None}
+    init = jax.vmap(runner.init, in_axes=(0, hparams_member_axis(hparams, len(keys))))
+    template = {"runner": jax.eval_shape(init, keys, hparams), "history": None}
     return checkpointer.restore(template)
 
 

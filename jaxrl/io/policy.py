@@ -9,16 +9,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrl.agents.base import policy_parts
+from jaxrl.agents.base import policy_parts
 from jaxrl.envs import find_obs_stats
 from jaxrl.networks.recurrent import reset_where
-from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
+from jaxrl.io.checkpoint import CheckpointError, Checkpointer, hparams_member_axis, restore_run_state
 
 
 @dataclasses.dataclass
 class LoadedRun:
-    """A run directory rebuilt: config, agent and the newest intact checkpoint's state.
+    """A run directory rebuilt: config, program pieces and the newest intact checkpoint's state.
 
     Attributes:
+        config: the run's :class:`~jaxrl.programs.options.Config`.
+        program: the :class:`~jaxrl.programs.driver.Program` that wrote the run.
+        grid: the sweep's grid points (``[{}]`` without a sweep).
+        hparams: every member's hyperparameters (leaves ``[M, ...]``).
         state: runner state of every member, leaves ``[M, ...]`` (``M`` = grid points x seeds).
         step: the checkpoint's step (chunks done).
     """
@@ -31,36 +37,48 @@ class LoadedRun:
     hparams: Any
     state: Any
     step: int
+    program: Any = None
+
+
+def _legacy_program(values: dict) -> str:
+    """The program of a ``config.yaml`` written before it named its program."""
+    if "strategy" in values and "algo" not in values:
+        return "meta_train" if "objective" in values else "evolve"
+    return "ued" if "method" in values else "train"
 
 
 def load_run(run_dir, num_eval_episodes: int | None = None, deterministic: bool | None = None) -> LoadedRun:
-    """Rebuilds the run in ``run_dir`` from its ``config.yaml`` and newest intact checkpoint.
+    """Rebuilds the run in ``run_dir`` (any program's) from its ``config.yaml`` and newest intact checkpoint.
 
     Args:
-        num_eval_episodes / deterministic: override the evaluation settings of the rebuilt agent.
+        num_eval_episodes: override the evaluation episodes of the rebuilt agent (per held-out level
+            for a curriculum run).
+        deterministic: override a training run's evaluation policy (mode or sample).
     """
-    from jaxrl.cli import resolve
-    from jaxrl.experiment import build
+    from jaxrl.programs import PROGRAMS, get_program
+    from jaxrl.programs.driver import members, resolve
+    from jaxrl.programs.options import PROGRAM_KEY, load_yaml_config
 
     run = Path(run_dir)
     if not (run / "config.yaml").is_file():
         raise CheckpointError(f"{run_dir!r} is not a run directory (no config.yaml)")
-    from jaxrl.cli import load_yaml_config
-    from jaxrl.evolution.experiment import is_evolution_config, load_evolution_run
-
-    if is_evolution_config(load_yaml_config(str(run / "config.yaml"))):  # searched policies are deterministic
-        return load_evolution_run(run, num_eval_episodes)
+    values = load_yaml_config(str(run / "config.yaml"))
+    name = values.get(PROGRAM_KEY) or _legacy_program(values)
+    if name not in PROGRAMS:
+        raise CheckpointError(f"{run_dir!r} was written by an unknown program {name!r}")
+    program = get_program(name)
     argv = ["--config", str(run / "config.yaml"), "--out-dir", str(run), "--quiet"]
     if num_eval_episodes is not None:
         argv += ["--eval-episodes", str(num_eval_episodes)]
-    if deterministic is not None:
+    if deterministic is not None and "eval_stochastic" in values:
         argv += ["--no-eval-stochastic" if deterministic else "--eval-stochastic"]
-    cfg = resolve(argv)
-    env, agent, runner, grid, keys, hparams = build(cfg)
-    checkpointer = Checkpointer(run / "checkpoints", keep=cfg.experiment.keep_checkpoints)
-    step, saved, _ = restore_run_state(checkpointer, runner, keys, hparams)
+    cfg = resolve(program, argv)
+    built = program.build(cfg)
+    grid, keys, hparams = members(cfg, built)
+    checkpointer = Checkpointer(run / "checkpoints", keep=cfg.run.keep_checkpoints)
+    step, saved, _ = restore_run_state(checkpointer, built.runner, keys, hparams)
     state = jax.device_put(saved["runner"])
-    return LoadedRun(cfg, env, agent, runner, grid, hparams, state, step)
+    return LoadedRun(cfg, built.env, built.agent, built.runner, grid, hparams, state, step, program)
 
 
 @dataclasses.dataclass
@@ -133,8 +151,8 @@ def load_policy(run_dir, member: int = 0, deterministic: bool = True) -> Policy:
     num_members = jax.tree.leaves(run.state)[0].shape[0]
     if not 0 <= member < num_members:
         raise ValueError(f"member must be in [0, {num_members}), got {member}")
-    one = jax.tree.map(lambda x: x[member], run.state.agent_state)
-    return Policy(one.params, run.agent.act, find_obs_stats(one.env_state), run.env, member, deterministic,
+    params, env_state = policy_parts(run.agent, jax.tree.map(lambda x: x[member], run.state.agent_state))
+    return Policy(params, run.agent.act, find_obs_stats(env_state), run.env, member, deterministic,
                   run.agent.initial_policy_state)
 
 
@@ -143,5 +161,6 @@ def evaluate_run(run_dir, episodes: int, deterministic: bool = True, seed: int =
     run = load_run(run_dir, num_eval_episodes=episodes, deterministic=deterministic)
     num_members = jax.tree.leaves(run.state)[0].shape[0]
     keys = jax.random.split(jax.random.PRNGKey(seed), num_members)
-    returns = jax.jit(jax.vmap(run.runner.evaluate))(run.state, run.hparams, keys)
+    evaluate = jax.vmap(run.runner.evaluate, in_axes=(0, hparams_member_axis(run.hparams, num_members), 0))
+    returns = jax.jit(evaluate)(run.state, run.hparams, keys)
     return run, np.asarray(returns)

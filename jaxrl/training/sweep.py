@@ -38,16 +38,22 @@ def member_batch(base_hparams, grid: list[dict[str, float]], num_seeds: int, see
         grid: list of ``G`` dicts overriding traced fields.
     """
     keys = jnp.tile(seed_keys(seed, num_seeds), (len(grid), 1))
+    return keys, _batched(base_hparams, grid, num_seeds)
 
-    def leaf(name, value):
-        per_grid = jnp.stack([jnp.asarray(point.get(name, value), jnp.float32) for point in grid])
-        return jnp.repeat(per_grid, num_seeds, axis=0)
 
-    fields = {name: value for name, value in base_hparams._asdict().items()}
+def _batched(hparams, grid: list[dict[str, float]], num_seeds: int):
+    """``hparams`` (a NamedTuple, possibly nested) with every leaf ``[G*S, ...]``: scalars overridden by name
+    per grid point, nested NamedTuples (e.g. a curriculum's beside PPO's) recursed into, other pytrees
+    (objective parameters) broadcast unchanged."""
+    if not hasattr(hparams, "_asdict"):  # no named hyperparameters (e.g. ``()``): broadcast whatever there is
+        return jax.tree.map(lambda x: jnp.broadcast_to(x, (len(grid) * num_seeds,) + jnp.shape(x)), hparams)
     batched = {}
-    for name, value in fields.items():
-        if isinstance(value, jax.Array) and value.ndim == 0:
-            batched[name] = leaf(name, value)
-        else:  # nested pytrees (e.g. objective parameters) are broadcast unchanged
+    for name, value in hparams._asdict().items():
+        if hasattr(value, "_asdict"):
+            batched[name] = _batched(value, grid, num_seeds)
+        elif isinstance(value, jax.Array) and value.ndim == 0:
+            per_grid = jnp.stack([jnp.asarray(point.get(name, value), value.dtype) for point in grid])
+            batched[name] = jnp.repeat(per_grid, num_seeds, axis=0)
+        else:
             batched[name] = jax.tree.map(lambda x: jnp.broadcast_to(x, (len(grid) * num_seeds,) + jnp.shape(x)), value)
-    return keys, type(base_hparams)(**batched)
+    return type(hparams)(**batched)

@@ -1,0 +1,173 @@
+"""The meta-training program: a policy objective (LPO, TA-LPO) meta-learned by evolution over whole PPO runs.
+
+``python experiments/meta_train.py --objective lpo --env CartPole-v1 --population 64 --generations 300``;
+``from jaxrl import meta_train``. The fitness of a candidate objective is the
+final return of complete inner PPO runs; a generation (population x seeds of
+full trainings) is one update of the shared loop (:mod:`jaxrl.training.meta`).
+What it writes beside the driver's outputs: ``best/`` (the search mean with the
+highest evaluation so far) and ``final/``, saved objectives that
+``train.py --objective DIR`` reads.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxrl.config import ConfigError, option
+from jaxrl.evaluation.scores import load_score_table
+from jaxrl.evolution.search import evolution_hparams
+from jaxrl.objectives import DRIFT_INITS, LEARNED_OBJECTIVES, make_objective, save_objective
+from jaxrl.objectives.inspect import write_drift_figure
+from jaxrl.parallel import join_batches, to_host
+from jaxrl.programs import train as training
+from jaxrl.programs.driver import Built, Program, checked_env, main as drive, python_entry, resolve
+from jaxrl.programs.evolve import (SearchProblem, check_strategy, eval_fields, fitness_figure, population_fields,
+                                   progress_fields, search_curves, search_report, search_summary)
+from jaxrl.training.loop import make_runner
+from jaxrl.training.meta import MetaConfig, make_meta_training
+
+BEST_DIR, FINAL_DIR = "best", "final"
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaTrainConfig(MetaConfig):
+    """Options of a meta-training run: the outer search's (:class:`MetaConfig`), the objective's
+    and the inner runs' (all static: they fix the compiled program)."""
+
+    objective: str = option("lpo", "objective to meta-learn", choices=LEARNED_OBJECTIVES)
+    drift_hidden: int = option(128, "hidden units of the drift network", minimum=1)
+    drift_init: str = option("ppo", "initial ES mean: the drift fitted to PPO-clip's, or a random network", choices=DRIFT_INITS)
+    ta_log_horizon: bool = option(False, "ta_lpo also sees log(number of updates) (off when meta-training at one horizon)")
+    inner_config: str = option("", "PPO preset (YAML) of the inner runs; empty: train.py's PPO defaults")
+    inner_timesteps: int = option(100_000, "environment steps of every inner PPO run", minimum=1)
+    inner_eval_episodes: int = option(16, "evaluation episodes at the end of every inner run (its fitness)", minimum=1)
+    normalize_fitness: bool = option(False, "fitness (return - random) / (reference - random) with the evaluation score table")
+
+
+def inner_training_config(problem: SearchProblem, search: MetaTrainConfig, objective: str | None = None):
+    """The inner PPO run's resolved training config (validated like ``train.py``'s flags)."""
+    argv = ["--algo", "ppo", "--env", problem.env, "--total-timesteps", str(search.inner_timesteps),
+            "--objective", objective or search.objective, "--drift-hidden", str(search.drift_hidden),
+            "--drift-init", search.drift_init, "--eval-episodes", str(search.inner_eval_episodes), "--quiet"]
+    argv += ["--ta-log-horizon"] if search.ta_log_horizon else []
+    if problem.env_kwargs:
+        argv += ["--env-kwargs", ",".join(f"{k}={v}" for k, v in problem.env_kwargs.items())]
+    if search.inner_config:
+        argv = ["--config", search.inner_config, *argv]
+    return resolve(training.PROGRAM, argv, prog="meta_train.py")
+
+
+def _check(cfg) -> None:
+    """Cross-option checks before anything compiles (messages name the flag)."""
+    problem, search = cfg.problem, cfg.search
+    checked_env(problem.env, problem.env_kwargs)
+    check_strategy(cfg, search)
+    if search.inner_config and not Path(search.inner_config).is_file():
+        raise ConfigError(f"{cfg.where('inner_config')}: {search.inner_config!r} is not a file")
+    try:
+        inner = inner_training_config(problem, search)
+    except ConfigError as e:  # name the meta_train.py flags that set the inner run's
+        message = str(e).replace("--total-timesteps", "--inner-timesteps").replace("--eval-episodes", "--inner-eval-episodes")
+        raise ConfigError(f"inner PPO run: {message}") from None
+    if inner.run.sweep:
+        raise ConfigError(f"{cfg.where('inner_config')}: the inner PPO preset may not hold a sweep")
+    if search.normalize_fitness and problem.env not in load_score_table():
+        raise ConfigError(f"{cfg.where('normalize_fitness')}: no random/reference score for {problem.env} in the score "
+                          "table; pass --no-normalize-fitness")
+
+
+def fitness_transform(env_name: str, normalize: bool):
+    """``returns -> fitness``: identity, or normalisation by the score table's random and reference returns."""
+    if not normalize:
+        return lambda r: r
+    ref = load_score_table()[env_name]
+    return lambda r: (r - ref.random) / (ref.reference - ref.random)
+
+
+def build(cfg) -> Built:
+    """Environment, meta-search agent on the shared runner, and the outer search's hyperparameters."""
+    problem, search = cfg.problem, cfg.search
+    inner = training.build(inner_training_config(problem, search))
+    base_hparams = inner.hparams  # one inner member: no sweep
+    agent = make_meta_training(search, inner.agent, inner.env.default_params, base_hparams, base_hparams.objective_params,
+                               problem.generations, cfg.run.eval_episodes, fitness_transform(problem.env, search.normalize_fitness))
+    inner_cfg = inner_training_config(problem, search).algo
+    return Built(inner.env, make_runner(agent, inner.env.default_params, cfg.run.num_chunks), evolution_hparams(search),
+                 {"inner_updates": max(1, search.inner_timesteps // (inner_cfg.num_envs * inner_cfg.rollout_len)),
+                  "best": {"value": _saved_best(cfg)}})
+
+
+def _saved_best(cfg) -> float:
+    """The evaluation fitness of the saved ``best/`` objective of a resumed run (-inf for a new run)."""
+    saved = Path(cfg.run.out_dir) / BEST_DIR / "objective.json"
+    if cfg.run.resume and saved.is_file():  # a resumed run keeps competing with its saved best
+        return float(json.loads(saved.read_text())["info"].get("eval_fitness", -np.inf))
+    return -np.inf
+
+
+def _seed0(state):
+    return jax.tree.map(lambda x: np.asarray(x[0]), jax.device_get(state.agent_state.params))
+
+
+def _on_chunk(ctx, chunks_done: int, states, eval_returns, checkpointed: bool) -> None:
+    """Saves outer seed 0's search mean as ``final/`` and, when its evaluation is the best so far, as ``best/``."""
+    host = to_host(join_batches(states))  # a collective in a multi-process run: every process gathers
+    if ctx.run_dir is None:
+        return
+    search = ctx.cfg.search
+    objective = make_objective(search.objective, search.drift_hidden, "random", search.ta_log_horizon)
+    score = float(np.asarray(eval_returns)[0].mean())
+    info = {"env": ctx.cfg.problem.env, "inner_timesteps": search.inner_timesteps, "chunk": chunks_done,
+            "eval_fitness": score, "normalised": search.normalize_fitness}
+    save_objective(ctx.run_dir.path / FINAL_DIR, objective, _seed0(host), info)
+    best = ctx.built.extra["best"]
+    if score > best["value"]:
+        best["value"] = score
+        save_objective(ctx.run_dir.path / BEST_DIR, objective, _seed0(host), info)
+        write_drift_figure(ctx.run_dir.path / BEST_DIR / "drift.png", objective, _seed0(host),
+                           f"{search.objective} meta-trained on {ctx.cfg.problem.env}, chunk {chunks_done}",
+                           num_updates=ctx.built.extra["inner_updates"])
+
+
+def _summary(ctx, history: dict, state) -> dict:
+    search = ctx.cfg.search
+    best_path = Path(ctx.cfg.run.out_dir) / BEST_DIR / "objective.json"
+    best_info = json.loads(best_path.read_text())["info"] if best_path.is_file() else {}
+    return {**search_summary(ctx, history, state), "objective": search.objective,
+            "solution": "ES mean objective: fitness of fresh inner PPO runs trained with it",
+            "inner_timesteps": search.inner_timesteps, "seeds_per_member": search.seeds_per_member,
+            "fitness": "normalised return" if search.normalize_fitness else "return", "best_objective": BEST_DIR,
+            "best_eval_fitness": best_info.get("eval_fitness")}
+
+
+PROGRAM = Program(
+    name="meta_train",
+    description="Meta-learn a policy objective with evolution strategies; fitness is the final return of whole PPO "
+                "runs, a generation is one compiled program.",
+    groups=lambda raw: (("problem", "run", SearchProblem), ("search", "search", MetaTrainConfig)),
+    build=build,
+    check=_check,
+    step_name="generation",
+    curve_metrics=("population_returns",),
+    guard_metrics=(),
+    update_fields=population_fields,
+    eval_fields=eval_fields,
+    progress_fields=progress_fields,
+    summary=_summary,
+    curves=search_curves,
+    figures=fitness_figure(lambda c: f"meta-training {c.search.objective} on {c.problem.env} (fitness = inner PPO return)"),
+    on_chunk=_on_chunk,
+    report=search_report,
+    default_out_dir=lambda cfg: f"runs/meta_{cfg.search.objective}_{cfg.problem.env.replace('/', '_')}",
+    no_policy="a meta-training run saves an objective, not a policy: train with it (train.py --objective RUN/best)",
+)
+
+meta_train = python_entry(PROGRAM)
+
+
+def main(argv=None, prog: str = "meta_train.py") -> int:
+    return drive(PROGRAM, argv, prog)

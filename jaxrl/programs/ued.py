@@ -1,0 +1,229 @@
+"""The curriculum program: unsupervised environment design (DR, PLR, robust PLR, ACCEL, PAIRED) with PPO.
+
+``python experiments/ued.py --method robust_plr --env Maze --num-seeds 4``; ``from jaxrl import ued``.
+One update is one UED iteration (:mod:`jaxrl.curricula.ued`, :mod:`jaxrl.curricula.paired`); the level
+buffer is part of the runner state, so it is checkpointed and a resumed run continues bit-exactly. The
+curriculum's replay probability, temperature, staleness coefficient and fill threshold are traced:
+``--sweep replay_prob=0.5,0.8`` is one compiled program.
+
+What it writes beside the driver's outputs: ``curves.npz`` (held-out returns
+``[chunks, grid, seeds, levels, episodes]`` and the held-out level names), held-out solve
+rates in ``summary.json`` and ``metrics.jsonl``, ``solve_rate_curve.png``,
+``held_out_levels.png``, ``held_out_trajectories.png`` (mazes: one episode of seed 0's final
+policy on each held-out level) and, for buffer methods, ``buffer_levels.png`` and
+``buffer_levels/chunk_NNN.png`` (seed 0's highest-scoring levels at the end and at every
+checkpoint). Everything specific to an environment comes from its
+:class:`~jaxrl.envs.levels.spaces.LevelSpace`.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+
+from jaxrl.agents.base import policy_parts
+from jaxrl.agents.ppo import PPOConfig, validate_ppo
+from jaxrl.config import ConfigError, option
+from jaxrl.curricula.curriculum import BUFFER_METHODS, CurriculumConfig, validate_curriculum
+from jaxrl.envs.levels.spaces import LEVEL_SPACES
+from jaxrl.evaluation.rollout import play_levels
+from jaxrl.io.images import image_grid, level_at, level_grid, plot_solve_rates, save_buffer_levels, save_image
+from jaxrl.parallel import to_host
+from jaxrl.programs.driver import Built, Program, main as drive, python_entry
+from jaxrl.training.loop import make_runner
+from jaxrl.training.paired import make_paired
+from jaxrl.training.ued import make_ued, ued_hparams
+
+LEVEL_ENVS = tuple(LEVEL_SPACES)
+
+
+@dataclasses.dataclass(frozen=True)
+class LevelOptions:
+    """The level space and the budget of a curriculum run."""
+
+    env: str = option("Maze", "environment with designable levels", choices=LEVEL_ENVS)
+    total_timesteps: int = option(1_000_000, "environment steps per seed", minimum=1)
+    num_walls: int = option(25, "walls of a generated maze (Maze only)", minimum=0, maximum=13 * 13 - 2)
+    max_steps: int = option(250, "maze time limit (Maze only; CartPole-v1 keeps its 500 steps)", minimum=1)
+
+
+def _finalize(cfg):
+    """PPO's environments are the curriculum's levels: ``num_envs`` is ``num_levels``."""
+    return cfg.replace_group("ppo", num_envs=cfg.curriculum.num_levels)
+
+
+def _check(cfg) -> None:
+    levels, cur, ppo = cfg.levels, cfg.curriculum, cfg.ppo
+    for error in (validate_curriculum(cur), validate_ppo(ppo, None, levels.total_timesteps)):
+        if error:
+            raise ConfigError(error)
+    if ppo.normalize_obs:
+        raise ConfigError("--normalize-obs: not supported with curricula (every update resets the envs to new levels)")
+    if (cur.num_levels * ppo.rollout_len) % ppo.num_minibatches:
+        raise ConfigError(f"--num-minibatches ({ppo.num_minibatches}) must divide --num-levels x --rollout-len")
+    if levels.total_timesteps < cur.num_levels * ppo.rollout_len:
+        raise ConfigError(f"--total-timesteps: {levels.total_timesteps} is less than one update of "
+                          f"{cur.num_levels * ppo.rollout_len} steps (num_levels * rollout_len)")
+    if cur.method == "paired" and not LEVEL_SPACES[levels.env].designable_by_adversary:
+        raise ConfigError(f"--method: paired needs levels its adversary can build (Maze); {levels.env} has none")
+    if cur.method == "paired" and set(cfg.run.sweep) & {"replay_prob", "temperature", "staleness_coef", "min_fill"}:
+        raise ConfigError("--sweep: paired keeps no level buffer; its curriculum settings have nothing to sweep")
+
+
+def build(cfg) -> Built:
+    """The level environment, the UED (or PAIRED) agent on the shared runner and its hyperparameters."""
+    levels, cur = cfg.levels, cfg.curriculum
+    space = LEVEL_SPACES[levels.env]
+    env = space.make_env(levels.max_steps)
+    names, eval_levels = space.held_out()
+    if cur.method == "paired":
+        agent = make_paired(cfg.ppo, cur.num_levels, env, levels.total_timesteps, eval_levels, levels.num_walls,
+                            num_eval_episodes=cfg.run.eval_episodes)
+    else:
+        agent = make_ued(cfg.ppo, cur, env, levels.total_timesteps, space.generator(levels.num_walls),
+                         space.mutator(cur.num_edits), eval_levels, cfg.run.eval_episodes, solved_return=space.solved_return)
+    return Built(env, make_runner(agent, None, cfg.run.num_chunks), ued_hparams(cfg.ppo, cur),
+                 {"space": space, "names": names, "eval_levels": eval_levels})
+
+
+def _per_level(ctx, eval_returns) -> np.ndarray:
+    """``[S, L*E]`` -> ``[S, L, E]`` held-out returns."""
+    return eval_returns.reshape(eval_returns.shape[0], len(ctx.built.extra["names"]), -1)
+
+
+def _update_fields(ctx, metrics: dict) -> dict:
+    return {k: float(np.mean(v)) for k, v in metrics.items()}
+
+
+def _eval_fields(ctx, eval_returns) -> dict:
+    returns = _per_level(ctx, eval_returns)
+    solve = (returns > ctx.built.extra["space"].solved_return).mean(-1)  # [S, L]
+    row = dict(eval_return_mean=float(returns.mean()), eval_solve_rate=float(solve.mean()))
+    row.update({f"solve_{n}": float(solve[:, j].mean()) for j, n in enumerate(ctx.built.extra["names"])})
+    return row
+
+
+def _progress_fields(ctx, last: dict, eval_returns) -> dict:
+    solve = (eval_returns > ctx.built.extra["space"].solved_return).mean()
+    return {"solve": float(solve), "score": float(np.mean(last.get("level_score", np.nan)))}
+
+
+def _solve_rates(ctx, eval_returns) -> np.ndarray:
+    """``[C, G, S, L*E]`` held-out returns -> ``[C, G, S, L]`` solve rates."""
+    per_level = eval_returns.reshape(*eval_returns.shape[:3], len(ctx.built.extra["names"]), -1)
+    return (per_level > ctx.built.extra["space"].solved_return).mean(-1)
+
+
+def _summary(ctx, history: dict, state) -> dict:
+    names = ctx.built.extra["names"]
+    solve = _solve_rates(ctx, history["eval_returns"])[-1].reshape(-1, len(names))  # [M, L]
+    return {"method": ctx.cfg.curriculum.method, "env": ctx.cfg.levels.env,
+            "held_out_solve_rate": {n: float(solve[:, j].mean()) for j, n in enumerate(names)},
+            "held_out_solve_rates": {n: [float(x) for x in solve[:, j]] for j, n in enumerate(names)},
+            "solve_rate_mean": float(solve.mean())}
+
+
+def _curves(ctx, history: dict) -> dict:
+    """``eval_env_steps [C]``, ``eval_returns [C, G, S, L, E]``, ``level_names [L]``."""
+    eval_returns = history["eval_returns"]
+    per_level = eval_returns.reshape(*eval_returns.shape[:3], len(ctx.built.extra["names"]), -1)
+    chunks = np.minimum((np.arange(eval_returns.shape[0]) + 1) * ctx.built.runner.chunk_len, ctx.num_updates)
+    return dict(eval_env_steps=chunks * ctx.steps_per_update, eval_returns=per_level,
+                level_names=np.asarray(ctx.built.extra["names"]))
+
+
+def _figures(ctx, curves: dict) -> None:
+    extra, cfg = ctx.built.extra, ctx.cfg
+    solve = (curves["eval_returns"] > extra["space"].solved_return).mean(-1)  # [C, G, S, L]
+    plot_solve_rates(ctx.run_dir.path / "solve_rate_curve.png", curves["eval_env_steps"],
+                     solve.reshape(solve.shape[0], -1, solve.shape[-1]), extra["names"],
+                     f"{cfg.curriculum.method} on {cfg.levels.env}: held-out levels")
+    num = len(extra["names"])
+    save_image(ctx.run_dir.path / "held_out_levels.png",
+               level_grid(extra["eval_levels"], num, columns=num, render=extra["space"].render), " | ".join(extra["names"]))
+
+
+def first_seed_to_host(tree):
+    """Seed 0's slice of every leaf ``[S, ...]``, on the host as ``[1, ...]`` (the images show seed 0 only; every
+    seed's level buffer would be megabytes more per copy). A collective in a multi-process run."""
+    return to_host(jax.tree.map(lambda x: x[:1], tree))
+
+
+def _on_chunk(ctx, chunks_done: int, states, eval_returns, checkpointed: bool) -> None:
+    """At every checkpoint, seed 0's highest-scoring buffer levels as ``buffer_levels/chunk_NNN.png``."""
+    if not checkpointed or ctx.cfg.curriculum.method not in BUFFER_METHODS:
+        return
+    snapshot = first_seed_to_host(states[0].agent_state.curriculum.buffer)  # seed 0 is in the first batch
+    if ctx.run_dir is not None:
+        (ctx.run_dir.path / "buffer_levels").mkdir(exist_ok=True)
+        save_buffer_levels(ctx.run_dir.path / "buffer_levels" / f"chunk_{chunks_done:03d}.png", snapshot,
+                           ctx.built.extra["space"].render, f"after chunk {chunks_done}: ")
+
+
+def held_out_trajectories(agent, env, space, eval_levels, params, key) -> tuple[np.ndarray, np.ndarray]:
+    """An RGB grid of the held-out levels, each with the path of one episode of the final policy
+    (stochastic, as the held-out evaluation plays) of one seed, and those episodes' returns ``[L]``;
+    ``params`` are that seed's policy parameters."""
+    returns, env_states, playing = jax.jit(lambda k, p: play_levels(
+        k, agent.act, p, env, eval_levels, initial_policy_state=agent.initial_policy_state))(key, params)
+    positions, playing = np.asarray(space.agent_positions(env_states)), np.asarray(playing)  # [T, L, 2], [T, L]
+    images = [space.render_trajectory(level_at(eval_levels, i), positions[playing[:, i], i], 6)
+              for i in range(playing.shape[1])]
+    return image_grid(images, len(images), 6), np.asarray(returns)
+
+
+def _artifacts(ctx, state) -> None:
+    """Seed 0's final buffer levels and its final policy's paths on the held-out levels."""
+    extra, cfg = ctx.built.extra, ctx.cfg
+    space = extra["space"]
+    has_buffer = cfg.curriculum.method in BUFFER_METHODS
+    buffer = first_seed_to_host(state.agent_state.curriculum.buffer) if has_buffer else None
+    params = None
+    if space.agent_positions is not None:
+        params = jax.tree.map(lambda x: x[0], first_seed_to_host(policy_parts(ctx.built.agent, state.agent_state)[0]))
+    if ctx.run_dir is None:
+        return
+    if buffer is not None:
+        save_buffer_levels(ctx.run_dir.path / "buffer_levels.png", buffer, space.render)
+    if params is not None:
+        names = extra["names"]
+        image, returns = held_out_trajectories(ctx.built.agent, ctx.built.env, space, extra["eval_levels"], params,
+                                               jax.random.fold_in(jax.random.PRNGKey(cfg.run.seed), 1))
+        save_image(ctx.run_dir.path / "held_out_trajectories.png", image,
+                   "seed 0, final policy: " + " | ".join(f"{n} {'solved' if r > space.solved_return else 'not solved'}"
+                                                          for n, r in zip(names, returns)))
+
+
+def _report(s: dict, cfg) -> str:
+    return (f"{s['method']} on {s['env']}: held-out solve rate {s['solve_rate_mean']:.3f} "
+            f"({', '.join(f'{k} {v:.2f}' for k, v in s['held_out_solve_rate'].items())}); results in {cfg.run.out_dir}")
+
+
+PROGRAM = Program(
+    name="ued",
+    description="Environment-design curricula (DR, PLR, robust PLR, ACCEL, PAIRED) with PPO in one compiled program.",
+    groups=lambda raw: (("levels", "levels", LevelOptions), ("curriculum", "curriculum", CurriculumConfig),
+                        ("ppo", "ppo", PPOConfig)),
+    build=build,
+    skip=frozenset({"num_envs"}),  # PPO's envs are the curriculum's num_levels
+    run_defaults={"num_chunks": 10, "eval_episodes": 8},
+    finalize=_finalize,
+    check=_check,
+    update_fields=_update_fields,
+    eval_fields=_eval_fields,
+    progress_fields=_progress_fields,
+    summary=_summary,
+    curves=_curves,
+    figures=_figures,
+    on_chunk=_on_chunk,
+    artifacts=_artifacts,
+    report=_report,
+    default_out_dir=lambda cfg: f"runs/ued_{cfg.curriculum.method}_{cfg.levels.env}",
+)
+
+ued = python_entry(PROGRAM)
+
+
+def main(argv=None, prog: str = "ued.py") -> int:
+    return drive(PROGRAM, argv, prog)
