@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl import envs
-from jaxrl.curricula import CurriculumConfig, LevelScores, make_curriculum
+from jaxrl.curricula import CurriculumConfig, LevelScores, curriculum_hparams, make_curriculum
 from jaxrl.envs.levels.classic import (
     CARTPOLE_RANGES,
     cartpole_held_out_levels,
@@ -60,7 +60,7 @@ def test_curriculum_over_cartpole_levels():
     @jax.jit
     def cycles(key):
         def body(state, key):
-            state, levels, info = curriculum.sample(key, state)
+            state, levels, info = curriculum.sample(key, state, curriculum_hparams(cfg))
             score = levels.masspole  # stand-in score
             return curriculum.update(state, levels, LevelScores(score, score), info), info.kind
 

@@ -12,6 +12,7 @@ from jaxrl.curricula import (
     CurriculumConfig,
     LevelScores,
     best_returns,
+    curriculum_hparams,
     empty_buffer,
     insert_level,
     max_mc,
@@ -105,7 +106,7 @@ def run_cycle(curriculum, steps, seed=0):
 
     @jax.jit
     def cycle(state, key):
-        state, levels, info = curriculum.sample(key, state)
+        state, levels, info = curriculum.sample(key, state, curriculum_hparams(curriculum.config))
         score = jnp.mean(levels.wall_map, axis=(1, 2)).astype(jnp.float32)
         state = curriculum.update(state, levels, LevelScores(score, score), info)
         return state, (info, levels, state)
@@ -154,7 +155,8 @@ def test_curriculum_vmaps_over_seeds():
     @jax.jit
     def one_cycle(key):
         states = jax.vmap(curriculum.init)(jax.random.split(key, 3))
-        states, levels, info = jax.vmap(curriculum.sample)(jax.random.split(key, 3), states)
+        hp = curriculum_hparams(curriculum.config)
+        states, levels, info = jax.vmap(curriculum.sample, in_axes=(0, 0, None))(jax.random.split(key, 3), states, hp)
         score = jnp.ones((3, 4))
         return jax.vmap(curriculum.update)(states, levels, LevelScores(score, score), info), levels, info
 

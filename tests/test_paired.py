@@ -4,11 +4,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl.agents.ppo import PPOConfig, PPORollout, hparams_from_config
+from jaxrl.agents.ppo import PPOConfig, PPORollout
 from jaxrl.envs import FlattenObservation
 from jaxrl.envs.levels.editor import MazeEditor, level_from_editor_obs
 from jaxrl.envs.levels.maze import Maze, level_from_strings
+from jaxrl.curricula import CurriculumConfig
 from jaxrl.training.paired import make_paired, paired_regret, with_terminal_reward
+from jaxrl.training.ued import ued_hparams
 from jaxrl.types import Transition
 
 KEY = jax.random.PRNGKey(0)
@@ -55,7 +57,7 @@ def test_one_compiled_paired_iteration_updates_all_three_agents():
     eval_levels = jax.tree.map(lambda x: x[None], level_from_strings((">....", ".....", "....G"), size, size))
     cfg = PPOConfig(rollout_len=8, num_epochs=1, num_minibatches=2, hidden_sizes=(16,))
     agent = make_paired(cfg, 4, env, 4 * 8 * 3, eval_levels, num_walls=3, height=size, width=size, num_eval_episodes=2)
-    hp = hparams_from_config(cfg)
+    hp = ued_hparams(cfg, CurriculumConfig(method="paired"))
 
     @jax.jit
     def run(key):

@@ -24,6 +24,12 @@ class Agent(NamedTuple):
         env: the vectorised training environment.
         initial_policy_state: None for a feedforward agent; for a recurrent
             one ``batch_size -> policy_state`` (leaves ``[batch_size, ...]``).
+        policy_of: ``state -> (params, env_state)`` of the policy that
+            ``evaluate`` plays and a saved policy would use (``env_state``
+            holds any observation statistics); None means ``(state.params,
+            state.env_state)``. It only selects parts of the state, so it
+            applies as well to a state with leading member axes. Read it
+            through :func:`policy_parts`.
     """
 
     init: Callable
@@ -34,3 +40,12 @@ class Agent(NamedTuple):
     env_steps_per_update: int
     env: Any
     initial_policy_state: Callable | None = None
+    policy_of: Callable | None = None
+
+
+def policy_parts(agent: Agent, state) -> tuple[Any, Any]:
+    """``(params, env_state)`` of the policy in ``state``, an ``agent.init`` / ``agent.update`` state (or a stack
+    of them, leaves ``[M, ...]``): ``agent.policy_of(state)``, by default ``(state.params, state.env_state)``."""
+    if agent.policy_of is not None:
+        return agent.policy_of(state)
+    return state.params, state.env_state

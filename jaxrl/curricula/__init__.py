@@ -22,9 +22,11 @@ from jaxrl.curricula.curriculum import (
     UED_METHODS,
     Curriculum,
     CurriculumConfig,
+    CurriculumHParams,
     CurriculumState,
     LevelInfo,
     LevelScores,
+    curriculum_hparams,
     make_curriculum,
     validate_curriculum,
 )
@@ -32,6 +34,6 @@ from jaxrl.curricula.scores import best_returns, max_mc, positive_value_loss
 
 __all__ = [
     "LevelBuffer", "empty_buffer", "insert_level", "insert_levels", "replay_distribution", "score_weights", "staleness_weights",
-    "update_replayed", "METHODS", "MUTATE", "NEW", "REPLAY", "BUFFER_METHODS", "UED_METHODS", "Curriculum", "CurriculumConfig", "CurriculumState", "LevelInfo",
-    "LevelScores", "make_curriculum", "validate_curriculum", "best_returns", "max_mc", "positive_value_loss",
+    "update_replayed", "METHODS", "MUTATE", "NEW", "REPLAY", "BUFFER_METHODS", "UED_METHODS", "Curriculum", "CurriculumConfig", "CurriculumHParams", "CurriculumState",
+    "LevelInfo", "LevelScores", "curriculum_hparams", "make_curriculum", "validate_curriculum", "best_returns", "max_mc", "positive_value_loss",
 ]

@@ -67,8 +67,8 @@ def score_weights(scores: jax.Array, filled: jax.Array, prioritization: str, tem
     """``P_score [C]``: rank or proportional prioritisation with a temperature.
 
     Args:
-        scores: ``[C]``; filled: ``[C]`` bool; temperature: ``beta > 0``.
-        prioritization: ``"rank"`` or ``"proportional"``.
+        scores: ``[C]``; filled: ``[C]`` bool; temperature: ``beta > 0``, a scalar (may be traced).
+        prioritization: ``"rank"`` or ``"proportional"`` (static).
     """
     if prioritization == "rank":
         # Ranks among filled slots (empty ones sort last); float so that 1 / rank is never truncated to 0.
@@ -88,7 +88,8 @@ def staleness_weights(last_sampled: jax.Array, time: jax.Array, filled: jax.Arra
 
 
 def replay_distribution(buffer: LevelBuffer, prioritization: str, temperature, staleness_coef) -> jax.Array:
-    """``P [C] = (1 - rho) * P_score + rho * P_staleness``."""
+    """``P [C] = (1 - rho) * P_score + rho * P_staleness``; ``temperature`` and ``staleness_coef`` (rho) are
+    scalars that may be traced (swept), ``prioritization`` is static."""
     p_score = score_weights(buffer.scores, buffer.filled, prioritization, temperature)
     p_stale = staleness_weights(buffer.last_sampled, buffer.time, buffer.filled)
     return (1.0 - staleness_coef) * p_score + staleness_coef * p_stale

@@ -47,18 +47,42 @@ NEW, REPLAY, MUTATE = 0, 1, 2  # LevelInfo.kind
 
 @dataclasses.dataclass(frozen=True)
 class CurriculumConfig:
-    """Options of a curriculum (static: they fix shapes or structure, or are closed over)."""
+    """Options of a curriculum. ``replay_prob``, ``min_fill``, ``temperature`` and ``staleness_coef`` are traced
+    (:class:`CurriculumHParams`, sweepable); the rest are static (they fix shapes, loop lengths or structure)."""
 
     method: str = option("robust_plr", "curriculum (paired: adversary, protagonist and antagonist)", choices=UED_METHODS)
     num_levels: int = option(16, "levels per batch (one per training env)", minimum=1)
     capacity: int = option(4000, "level buffer capacity", minimum=1)
-    replay_prob: float = option(0.8, "probability of replaying from the buffer once it is min_fill full", minimum=0.0)
-    min_fill: float = option(0.5, "fraction of the buffer to fill before replaying", minimum=0.0)
+    replay_prob: float = option(0.8, "probability of replaying from the buffer once it is min_fill full", traced=True,
+                                minimum=0.0, maximum=1.0)
+    min_fill: float = option(0.5, "fraction of the buffer to fill before replaying", traced=True, minimum=0.0, maximum=1.0)
     prioritization: str = option("rank", "replay prioritisation of scores", choices=PRIORITIZATIONS)
-    temperature: float = option(0.3, "prioritisation temperature beta", minimum=1e-6)
-    staleness_coef: float = option(0.3, "weight rho of the staleness distribution in the replay mix", minimum=0.0)
+    temperature: float = option(0.3, "prioritisation temperature beta", traced=True, minimum=1e-6)
+    staleness_coef: float = option(0.3, "weight rho of the staleness distribution in the replay mix", traced=True,
+                                   minimum=0.0, maximum=1.0)
     score: str = option("maxmc", "regret score: positive value loss (pvl) or MaxMC", choices=SCORES)
     num_edits: int = option(8, "edits per mutated level (accel)", minimum=1)
+
+
+class CurriculumHParams(NamedTuple):
+    """The traced options of a curriculum: float32 scalars (``[M]`` when vmapped over members).
+
+    Attributes:
+        replay_prob: probability that a batch is replayed once the buffer is ``min_fill`` full.
+        temperature: prioritisation temperature ``beta > 0``.
+        staleness_coef: weight ``rho`` in ``[0, 1]`` of the staleness distribution.
+        min_fill: fraction of the buffer that must be filled before replaying.
+    """
+
+    replay_prob: jax.Array
+    temperature: jax.Array
+    staleness_coef: jax.Array
+    min_fill: jax.Array
+
+
+def curriculum_hparams(cfg: CurriculumConfig) -> CurriculumHParams:
+    """The traced options of ``cfg`` as float32 scalars."""
+    return CurriculumHParams(**{name: jnp.asarray(getattr(cfg, name), jnp.float32) for name in CurriculumHParams._fields})
 
 
 class CurriculumState(NamedTuple):
@@ -98,7 +122,7 @@ class Curriculum(NamedTuple):
 
     Attributes:
         init: ``key -> CurriculumState``.
-        sample: ``(key, state) -> (state, levels [B, ...], LevelInfo)``.
+        sample: ``(key, state, hp: CurriculumHParams) -> (state, levels [B, ...], LevelInfo)``.
         update: ``(state, levels, LevelScores, LevelInfo) -> state``.
         config: the :class:`CurriculumConfig`.
     """
@@ -110,7 +134,8 @@ class Curriculum(NamedTuple):
 
 
 def validate_curriculum(cfg: CurriculumConfig) -> str | None:
-    """Host-side checks (the message names the flag), None if fine."""
+    """Host-side checks of ``cfg`` (the message names the flag), None if fine. The traced options are checked at
+    their configured values; swept values are checked against the options' bounds by the CLI."""
     if cfg.method not in UED_METHODS:
         return f"--method: {cfg.method!r} is not one of {', '.join(UED_METHODS)}"
     if not 0.0 <= cfg.replay_prob <= 1.0:
@@ -151,16 +176,16 @@ def make_curriculum(cfg: CurriculumConfig, generate: Callable, mutate: Callable 
         buffer = () if cfg.method == "dr" else empty_buffer(example, cfg.capacity)
         return CurriculumState(buffer, batch if accel else (), jnp.zeros((), bool))
 
-    def sample(key, state: CurriculumState):
+    def sample(key, state: CurriculumState, hp: CurriculumHParams):
         key_new, key_index, key_replay, key_mutate = jax.random.split(key, 4)
         new = generate_batch(key_new)
         no_slots = jnp.zeros(num, jnp.int32)
         if cfg.method == "dr":
             return state, new, LevelInfo(jnp.asarray(NEW), no_slots, jnp.asarray(True), jnp.full(num, -jnp.inf))
         buffer: LevelBuffer = state.buffer
-        probs = replay_distribution(buffer, cfg.prioritization, cfg.temperature, cfg.staleness_coef)
+        probs = replay_distribution(buffer, cfg.prioritization, hp.temperature, hp.staleness_coef)
         indices = sample_indices(key_index, probs, num)
-        replay = (fill_ratio(buffer) >= cfg.min_fill) & jax.random.bernoulli(key_replay, cfg.replay_prob)
+        replay = (fill_ratio(buffer) >= hp.min_fill) & jax.random.bernoulli(key_replay, hp.replay_prob)
         kind = jnp.where(replay, REPLAY, NEW)
         levels = select_tree(replay, jax.tree.map(lambda x: x[indices], buffer.levels), new)
         if accel:

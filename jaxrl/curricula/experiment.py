@@ -29,7 +29,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxrl.agents.ppo import PPOConfig, hparams_from_config, validate_ppo
+from jaxrl.agents.base import policy_parts
+from jaxrl.agents.ppo import PPOConfig, validate_ppo
 from jaxrl.cli import ConfigError, _coerce, _flag, _Parser, add_option_arguments, _suggest, _validate_values, load_yaml_config, options_to_argv
 from jaxrl.config import option
 from jaxrl.curricula.curriculum import BUFFER_METHODS, CurriculumConfig, validate_curriculum
@@ -43,7 +44,7 @@ from jaxrl.parallel import (MemberPlacement, add_distributed_arguments, distribu
                             plan_members, refuse_together, split_members, to_host)
 from jaxrl.training.loop import make_runner
 from jaxrl.training.paired import make_paired
-from jaxrl.training.ued import make_ued
+from jaxrl.training.ued import make_ued, ued_hparams
 
 EXIT_BAD_INPUT = 2
 LEVEL_ENVS = tuple(LEVEL_SPACES)
@@ -273,7 +274,7 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
     refuse_together(problem)
     env, agent, runner, names, eval_levels = build(cfg)
     keys = jax.random.split(jax.random.PRNGKey(exp.seed), exp.num_seeds)
-    hparams = hparams_from_config(cfg.ppo)
+    hparams = ued_hparams(cfg.ppo, cfg.curriculum)
     num_devices, batch_size = plan_members(exp.devices, exp.num_seeds, 1, exp.seed_batch)
     num_batches = exp.num_seeds // batch_size  # sequential batches of one compiled program
     placement = MemberPlacement.on(num_devices)  # seeds sharded over devices
@@ -385,7 +386,7 @@ def run_ued(cfg: ResolvedUED, write: bool = True, log=print) -> dict:
     if write or not is_primary():  # to_host is a collective in a multi-process run
         buffer = first_seed_to_host(state.agent_state.curriculum.buffer) if has_buffer else None
         # Seed 0's policy parameters, for the trajectory image.
-        seed0 = jax.tree.map(lambda x: x[0], first_seed_to_host(state.agent_state.params)) if space.agent_positions is not None else None
+        seed0 = jax.tree.map(lambda x: x[0], first_seed_to_host(policy_parts(agent, state.agent_state)[0])) if space.agent_positions is not None else None
     if write:
         run_dir.write_summary(summary)
         run_dir.write_arrays("curves.npz", eval_env_steps=eval_env_steps, eval_returns=eval_all, level_names=np.asarray(names))

@@ -10,7 +10,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.agents.base import policy_parts
-from jaxrl.agents.base import policy_parts
 from jaxrl.envs import find_obs_stats
 from jaxrl.networks.recurrent import reset_where
 from jaxrl.io.checkpoint import CheckpointError, Checkpointer, hparams_member_axis, restore_run_state

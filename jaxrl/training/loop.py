@@ -17,7 +17,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxrl.agents.base import Agent
+from jaxrl.agents.base import Agent, policy_parts
 
 
 class RunnerState(NamedTuple):
@@ -33,7 +33,8 @@ class Runner(NamedTuple):
         run_chunk: ``(runner_state, hparams, first_update) -> (runner_state, metrics)``;
             ``first_update`` is an unbatched int32 (the index of the chunk's first
             update); ``metrics`` holds per-update scalars ``[chunk_len]``, a
-            ``valid`` mask ``[chunk_len]``, ``params_finite`` (scalar bool) and
+            ``valid`` mask ``[chunk_len]``, ``params_finite`` (scalar bool: the policy's
+            parameters, :func:`~jaxrl.agents.base.policy_parts`, are all finite) and
             ``eval_returns [num_eval_episodes]``.
         evaluate: ``(runner_state, hparams, key) -> returns [num_eval_episodes]``.
         chunk_len: updates per chunk.
@@ -86,7 +87,7 @@ def make_runner(agent: Agent, env_params, num_chunks: int, evaluate_each_chunk: 
             return runner, {**metrics, "valid": valid}
 
         runner, metrics = jax.lax.scan(body, runner, first_update + jnp.arange(chunk_len))
-        metrics["params_finite"] = all_finite(getattr(runner.agent_state, "params", runner.agent_state))
+        metrics["params_finite"] = all_finite(policy_parts(agent, runner.agent_state)[0])
         if evaluate_each_chunk:
             # Derived without advancing the run's key: training is the same whatever the chunking.
             key_eval = jax.random.fold_in(runner.key, EVAL_KEY_TAG)

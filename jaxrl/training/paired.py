@@ -12,7 +12,9 @@ One iteration:
    recomputed from the stored values, and it learns.
 
 Each of the three is PPO used through its two halves (:class:`~jaxrl.agents.ppo.PPOPieces`);
-evaluation plays the protagonist on the held-out levels.
+evaluation plays the protagonist on the held-out levels. The hyperparameters are a
+:class:`~jaxrl.training.ued.UEDHParams` (all three learn with ``hp.ppo``; ``hp.curriculum`` is
+unused), the one hparams type of every curriculum program.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from jaxrl.envs import FlattenObservation
 from jaxrl.envs.core import Env
 from jaxrl.envs.levels.editor import MazeEditor, level_from_editor_obs
 from jaxrl.losses import gae_advantages
+from jaxrl.training.ued import UEDHParams
 
 
 class PAIREDState(NamedTuple):
@@ -35,13 +38,10 @@ class PAIREDState(NamedTuple):
     antagonist: Any
     adversary: Any
 
-    @property
-    def params(self):
-        return self.protagonist.params
 
-    @property
-    def env_state(self):
-        return self.protagonist.env_state
+def protagonist_policy(state: PAIREDState):
+    """``(params, env_state)`` of the protagonist, the policy PAIRED evaluates and saves (the agent's ``policy_of``)."""
+    return state.protagonist.params, state.protagonist.env_state
 
 
 def paired_regret(antagonist_returns, antagonist_done, protagonist_returns, protagonist_done) -> jax.Array:
@@ -76,8 +76,8 @@ def make_paired(ppo_cfg: PPOConfig, num_levels: int, env: Env, total_timesteps: 
     one editor episode (``num_walls + 2`` steps) per env, learnt in one minibatch per epoch.
 
     Returns:
-        an :class:`Agent` (state :class:`PAIREDState`) whose ``evaluate`` returns the protagonist's
-        ``[L * num_eval_episodes]`` held-out returns, level-major.
+        an :class:`Agent` (state :class:`PAIREDState`, hparams :class:`~jaxrl.training.ued.UEDHParams`) whose
+        ``evaluate`` returns the protagonist's ``[L * num_eval_episodes]`` held-out returns, level-major.
     """
     if ppo_cfg.normalize_obs:
         raise ValueError("--normalize-obs is not supported with curricula")  # envs are reset to new levels every update
@@ -92,9 +92,9 @@ def make_paired(ppo_cfg: PPOConfig, num_levels: int, env: Env, total_timesteps: 
     updates = protagonist.num_updates
     adversary, d_pieces = build_ppo(adversary_cfg, editor, updates * num_levels * adversary_cfg.rollout_len)
 
-    def init(key, hp) -> PAIREDState:
+    def init(key, hp: UEDHParams) -> PAIREDState:
         kp, ka, kd = jax.random.split(key, 3)
-        return PAIREDState(protagonist.init(kp, hp), antagonist.init(ka, hp), adversary.init(kd, hp))
+        return PAIREDState(protagonist.init(kp, hp.ppo), antagonist.init(ka, hp.ppo), adversary.init(kd, hp.ppo))
 
     def play(key, pieces, agent, state, levels, hp):
         """Reset every env to its level, one rollout, the rollout and the state it leads to."""
@@ -105,18 +105,19 @@ def make_paired(ppo_cfg: PPOConfig, num_levels: int, env: Env, total_timesteps: 
             state = state._replace(core_state=agent.initial_policy_state(num_levels))
         return pieces.collect(key_rollout, state, levels, hp)
 
-    def update(key, state: PAIREDState, env_params, hp):
+    def update(key, state: PAIREDState, env_params, hp: UEDHParams):
+        ppo_hp = hp.ppo  # the curriculum's part is unused: the adversary designs the levels
         k_design, k_reset, k_p, k_a, k_lp, k_la, k_ld = jax.random.split(key, 7)
         env_state, obs = d_pieces.vec_env.reset(k_reset, None)
-        design = d_pieces.collect(k_design, state.adversary._replace(env_state=env_state, obs=obs), None, hp)
+        design = d_pieces.collect(k_design, state.adversary._replace(env_state=env_state, obs=obs), None, ppo_hp)
         levels = jax.vmap(lambda o: level_from_editor_obs(o, height, width))(design.traj.final_obs[-1])
-        p_rollout = play(k_p, p_pieces, protagonist, state.protagonist, levels, hp)
-        a_rollout = play(k_a, a_pieces, antagonist, state.antagonist, levels, hp)
+        p_rollout = play(k_p, p_pieces, protagonist, state.protagonist, levels, ppo_hp)
+        a_rollout = play(k_a, a_pieces, antagonist, state.antagonist, levels, ppo_hp)
         p_info, a_info = p_rollout.traj.info, a_rollout.traj.info
         regret = paired_regret(a_info["episode_return"], a_info["episode_done"], p_info["episode_return"], p_info["episode_done"])
-        p_state, p_metrics = p_pieces.learn(k_lp, p_rollout, hp)
-        a_state, a_metrics = a_pieces.learn(k_la, a_rollout, hp)
-        d_state, d_metrics = d_pieces.learn(k_ld, with_terminal_reward(design, regret, hp.gamma, hp.gae_lambda), hp)
+        p_state, p_metrics = p_pieces.learn(k_lp, p_rollout, ppo_hp)
+        a_state, a_metrics = a_pieces.learn(k_la, a_rollout, ppo_hp)
+        d_state, d_metrics = d_pieces.learn(k_ld, with_terminal_reward(design, regret, ppo_hp.gamma, ppo_hp.gae_lambda), ppo_hp)
         solved = jnp.any(p_info["episode_done"] & (p_info["episode_return"] > 0), axis=0)
         metrics = dict(p_metrics)
         metrics.update(
@@ -129,10 +130,10 @@ def make_paired(ppo_cfg: PPOConfig, num_levels: int, env: Env, total_timesteps: 
         )
         return PAIREDState(p_state, a_state, d_state), metrics
 
-    def evaluate(key, state: PAIREDState, env_params, hp):
-        returns = jax.vmap(protagonist.evaluate, in_axes=(None, None, 0, None))(key, state.protagonist, eval_levels, hp)
+    def evaluate(key, state: PAIREDState, env_params, hp: UEDHParams):
+        returns = jax.vmap(protagonist.evaluate, in_axes=(None, None, 0, None))(key, state.protagonist, eval_levels, hp.ppo)
         return returns.reshape(-1)
 
     return Agent(init=init, update=update, evaluate=evaluate, act=protagonist.act, num_updates=updates,
                  env_steps_per_update=protagonist.env_steps_per_update * 2 + num_levels * adversary_cfg.rollout_len,
-                 env=p_pieces.vec_env, initial_policy_state=protagonist.initial_policy_state)
+                 env=p_pieces.vec_env, initial_policy_state=protagonist.initial_policy_state, policy_of=protagonist_policy)

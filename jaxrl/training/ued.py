@@ -16,6 +16,10 @@ seeds):
 
 PPO's update is used as its two halves (:class:`~jaxrl.agents.ppo.PPOPieces`),
 so nothing of PPO is copied here. Evaluation plays each held-out level.
+
+The hyperparameters are one :class:`UEDHParams` pytree: PPO's traced options and
+the curriculum's (replay probability, temperature, staleness coefficient,
+minimum fill), so either can be swept as a ``vmap`` of one compiled program.
 """
 from __future__ import annotations
 
@@ -26,11 +30,27 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.agents.base import Agent
-from jaxrl.agents.ppo import PPOConfig, PPORollout, build_ppo
-from jaxrl.curricula import MUTATE, REPLAY, CurriculumConfig, CurriculumState, LevelScores, make_curriculum
+from jaxrl.agents.ppo import PPOConfig, PPOHParams, PPORollout, build_ppo, hparams_from_config
+from jaxrl.curricula import (MUTATE, REPLAY, CurriculumConfig, CurriculumHParams, CurriculumState, LevelScores,
+                             curriculum_hparams, make_curriculum)
 from jaxrl.curricula.buffer import fill_ratio
 from jaxrl.curricula.scores import best_returns, max_mc, positive_value_loss
 from jaxrl.envs.core import Env, select_tree
+
+
+class UEDHParams(NamedTuple):
+    """Traced hyperparameters of a curriculum program (UED and PAIRED): PPO's and the curriculum's.
+
+    PAIRED takes the same type (its curriculum part unused), so every curriculum program has one hparams type.
+    """
+
+    ppo: PPOHParams
+    curriculum: CurriculumHParams
+
+
+def ued_hparams(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig) -> UEDHParams:
+    """The traced options of ``ppo_cfg`` and ``curriculum_cfg`` (float32 scalars, PPO's objective parameters)."""
+    return UEDHParams(hparams_from_config(ppo_cfg), curriculum_hparams(curriculum_cfg))
 
 
 class UEDState(NamedTuple):
@@ -39,13 +59,10 @@ class UEDState(NamedTuple):
     agent: Any
     curriculum: CurriculumState
 
-    @property
-    def params(self):
-        return self.agent.params
 
-    @property
-    def env_state(self):
-        return self.agent.env_state
+def ppo_policy(state: UEDState):
+    """``(params, env_state)`` of the PPO policy a UED run trains (the agent's ``policy_of``)."""
+    return state.agent.params, state.agent.env_state
 
 
 def level_scores(score: str, rollout: PPORollout, stored_max_returns: jax.Array) -> LevelScores:
@@ -76,8 +93,8 @@ def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, tot
         solved_return: an episode with a higher return solved its level (the ``train_solve_rate`` metric).
 
     Returns:
-        an :class:`Agent` whose state is a :class:`UEDState` and whose ``evaluate`` returns
-        ``[L * num_eval_episodes]`` returns, level-major (reshape to ``[L, E]``).
+        an :class:`Agent` whose state is a :class:`UEDState`, whose hparams are a :class:`UEDHParams`
+        and whose ``evaluate`` returns ``[L * num_eval_episodes]`` returns, level-major (reshape to ``[L, E]``).
     """
     if ppo_cfg.normalize_obs:
         # Every iteration resets the envs to new levels, which would restart the running statistics.
@@ -87,20 +104,20 @@ def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, tot
     curriculum = make_curriculum(curriculum_cfg, generate, mutate)
     num_levels = curriculum_cfg.num_levels
 
-    def init(key, hp) -> UEDState:
+    def init(key, hp: UEDHParams) -> UEDState:
         key_agent, key_curriculum = jax.random.split(key)
-        return UEDState(ppo.init(key_agent, hp), curriculum.init(key_curriculum))
+        return UEDState(ppo.init(key_agent, hp.ppo), curriculum.init(key_curriculum))
 
-    def update(key, state: UEDState, env_params, hp):
+    def update(key, state: UEDState, env_params, hp: UEDHParams):
         key_sample, key_reset, key_rollout, key_learn = jax.random.split(key, 4)
-        curriculum_state, levels, info = curriculum.sample(key_sample, state.curriculum)
+        curriculum_state, levels, info = curriculum.sample(key_sample, state.curriculum, hp.curriculum)
         env_state, obs = pieces.vec_env.reset(key_reset, levels)
         agent_state = state.agent._replace(env_state=env_state, obs=obs)
         if ppo.initial_policy_state is not None:  # a new level starts a new episode: fresh recurrent state
             agent_state = agent_state._replace(core_state=ppo.initial_policy_state(num_levels))
-        rollout = pieces.collect(key_rollout, agent_state, levels, hp)
+        rollout = pieces.collect(key_rollout, agent_state, levels, hp.ppo)
         scores = level_scores(curriculum_cfg.score, rollout, info.max_returns)
-        learned, metrics = pieces.learn(key_learn, rollout, hp)
+        learned, metrics = pieces.learn(key_learn, rollout, hp.ppo)
         skipped = rollout.state._replace(update_step=rollout.state.update_step + 1)
         agent_state = select_tree(info.train, learned, skipped)
         curriculum_state = curriculum.update(curriculum_state, levels, scores, info)
@@ -117,9 +134,10 @@ def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, tot
             metrics["buffer_fill"] = fill_ratio(curriculum_state.buffer)
         return UEDState(agent_state, curriculum_state), metrics
 
-    def evaluate(key, state: UEDState, env_params, hp):
-        returns = jax.vmap(ppo.evaluate, in_axes=(None, None, 0, None))(key, state.agent, eval_levels, hp)  # [L, E]
+    def evaluate(key, state: UEDState, env_params, hp: UEDHParams):
+        returns = jax.vmap(ppo.evaluate, in_axes=(None, None, 0, None))(key, state.agent, eval_levels, hp.ppo)  # [L, E]
         return returns.reshape(-1)
 
     return Agent(init=init, update=update, evaluate=evaluate, act=ppo.act, num_updates=ppo.num_updates,
-                 env_steps_per_update=ppo.env_steps_per_update, env=pieces.vec_env, initial_policy_state=ppo.initial_policy_state)
+                 env_steps_per_update=ppo.env_steps_per_update, env=pieces.vec_env, initial_policy_state=ppo.initial_policy_state,
+                 policy_of=ppo_policy)
