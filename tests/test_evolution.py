@@ -18,6 +18,7 @@ from jaxrl.envs import RunningMeanStd
 from jaxrl.envs.deceptive_maze import GOAL, HORIZONTAL_WALLS, VERTICAL_WALLS, crosses
 from jaxrl.evolution import (
     EvolutionConfig,
+    EvolutionHParams,
     archive_init,
     archive_insert,
     centered_ranks,
@@ -51,14 +52,15 @@ def test_fitness_shapings():
 
 def _search_quadratic(name, shaping="auto", generations=80):
     """Maximises ``-||x - TARGET||^2`` from x = 0; returns the squared distance before and after."""
-    strategy = make_strategy(name, TARGET.shape[0], 32, sigma=0.3, learning_rate=0.05, fitness_shaping=shaping, num_parents=5)
-    state = strategy.init(jax.random.PRNGKey(0), jnp.zeros_like(TARGET))
+    strategy = make_strategy(name, TARGET.shape[0], 32, fitness_shaping=shaping, num_parents=5)
+    hp = EvolutionHParams(sigma=jnp.float32(0.3), lr=jnp.float32(0.05))
+    state = strategy.init(jax.random.PRNGKey(0), jnp.zeros_like(TARGET), hp)
 
     def generation(state, key):
         key_ask, key_tell = jax.random.split(key)
-        population, state = strategy.ask(key_ask, state)
+        population, state = strategy.ask(key_ask, state, hp)
         returns = -jnp.sum((population - TARGET) ** 2, axis=-1)  # a return: higher is better
-        return strategy.tell(key_tell, population, returns, state), None
+        return strategy.tell(key_tell, population, returns, state, hp), None
 
     before = float(jnp.sum((strategy.solution(state) - TARGET) ** 2))
     state, _ = jax.jit(lambda s: jax.lax.scan(generation, s, jax.random.split(jax.random.PRNGKey(1), generations)))(state)

@@ -5,6 +5,7 @@ import pytest
 
 from jaxrl import envs
 from jaxrl.agents.ppo import PPOConfig, hparams_from_config, make_ppo
+from jaxrl.evolution import evolution_hparams
 from jaxrl.training.loop import make_runner
 from jaxrl.training.meta import MetaConfig, make_inner_fitness, make_meta_training, population_fitness
 
@@ -38,14 +39,15 @@ def test_meta_training_increases_fitness():
     env, inner, hp = _probe_problem()
     start = jax.tree.map(lambda x: 3.0 * x, hp.objective_params)
     generations = 15
-    agent = make_meta_training(MetaConfig(population=16, seeds_per_member=4, sigma=0.1, lr=0.05),
-                               inner, env.default_params, hp, start, generations, eval_seeds=4)
+    meta_cfg = MetaConfig(population=16, seeds_per_member=4, sigma=0.1, lr=0.05)
+    agent = make_meta_training(meta_cfg, inner, env.default_params, hp, start, generations, eval_seeds=4)
     runner = make_runner(agent, env.default_params, generations, evaluate_each_chunk=False)
-    state = jax.jit(runner.init)(jax.random.PRNGKey(0), ())
+    outer_hp = evolution_hparams(meta_cfg)
+    state = jax.jit(runner.init)(jax.random.PRNGKey(0), outer_hp)
     chunk = jax.jit(runner.run_chunk)
     means = []
     for g in range(generations):
-        state, metrics = chunk(state, (), np.int32(g))
+        state, metrics = chunk(state, outer_hp, np.int32(g))
         means.append(float(metrics["return_mean"][0]))
     assert np.mean(means[-3:]) > np.mean(means[:3]) + 0.15, means
 

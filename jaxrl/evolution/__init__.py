@@ -6,8 +6,10 @@ from jaxrl.evolution.search import EvolutionConfig, EvolutionState, make_evoluti
 from jaxrl.evolution.strategies import (
     FITNESS_SHAPINGS,
     STRATEGIES,
+    EvolutionHParams,
     Strategy,
     centered_ranks,
+    evolution_hparams,
     evosax_fitness,
     make_strategy,
     z_score,
@@ -15,7 +17,7 @@ from jaxrl.evolution.strategies import (
 
 __all__ = [
     "Rollouts", "episode_rollout", "final_observation", "make_population_fitness", "NoveltyArchive",
-    "add_most_novel", "archive_init", "archive_insert", "knn_novelty", "EvolutionConfig", "EvolutionState",
+    "add_most_novel", "archive_init", "archive_insert", "knn_novelty", "EvolutionConfig", "EvolutionHParams", "EvolutionState",
     "make_evolution", "make_problem", "FITNESS_SHAPINGS", "STRATEGIES", "Strategy", "centered_ranks",
-    "evosax_fitness", "make_strategy", "z_score",
+    "evolution_hparams", "evosax_fitness", "make_strategy", "z_score",
 ]

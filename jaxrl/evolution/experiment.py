@@ -26,7 +26,7 @@ from jaxrl.cli import ConfigError, _coerce, _flag, _Parser, add_option_arguments
 from jaxrl.config import option
 from jaxrl.envs import Box, Discrete
 from jaxrl.evolution.fitness import final_observation
-from jaxrl.evolution.search import EvolutionConfig, make_evolution
+from jaxrl.evolution.search import EvolutionConfig, evolution_hparams, make_evolution
 from jaxrl.experiment import check_out_dir
 from jaxrl.io import Progress, RunDirectory, plot_fitness_curves
 from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
@@ -208,13 +208,13 @@ def _check_consistency(exp: EvolveExperimentConfig, search: EvolutionConfig, sou
 
 
 def build(cfg: ResolvedEvolution, behaviour_fn: Callable = final_observation):
-    """Environment, agent, runner, seed keys and (empty) hparams for a resolved config (no compilation)."""
+    """Environment, agent, runner, seed keys and hparams for a resolved config (no compilation)."""
     exp = cfg.experiment
     env = envs.make(exp.env, **exp.env_kwargs)
     agent = make_evolution(cfg.search, env, exp.generations, exp.eval_episodes, behaviour_fn)
     runner = make_runner(agent, env.default_params, exp.num_chunks)
     keys = jax.random.split(jax.random.PRNGKey(exp.seed), exp.num_seeds)
-    return env, agent, runner, keys, ()
+    return env, agent, runner, keys, evolution_hparams(cfg.search)
 
 
 def _solution_name(search: EvolutionConfig) -> str:

@@ -6,7 +6,9 @@ by rollouts, optionally score novelty, and tell the strategy. The shared
 :func:`jaxrl.training.loop.make_runner` then scans generations in compiled
 chunks (state donated, the last chunk's surplus generations skipped), the
 shared evaluation plays the current solution, and checkpoints, resume and
-saved policies work as for training.
+saved policies work as for training. The agent's hparams are an
+:class:`~jaxrl.evolution.strategies.EvolutionHParams` (``sigma``, ``lr``), so the
+step sizes can be swept as a ``vmap`` of one compiled program.
 """
 from __future__ import annotations
 
@@ -24,13 +26,15 @@ from jaxrl.envs.wrappers import NormalizeState
 from jaxrl.evaluation import make_evaluate
 from jaxrl.evolution.fitness import final_observation, make_population_fitness, update_obs_stats
 from jaxrl.evolution.novelty import add_most_novel, archive_init, knn_novelty
-from jaxrl.evolution.strategies import FITNESS_SHAPINGS, STRATEGIES, make_strategy
+from jaxrl.evolution.strategies import FITNESS_SHAPINGS, STRATEGIES, EvolutionHParams, make_strategy
+from jaxrl.evolution.strategies import evolution_hparams  # noqa: F401  (the hparams of an EvolutionConfig, re-exported)
 from jaxrl.networks import ACTIVATIONS, PolicyNetwork
 
 
 @dataclasses.dataclass(frozen=True)
 class EvolutionConfig:
-    """Options of a direct policy search (all static: they fix shapes or the program)."""
+    """Options of a direct policy search: ``sigma`` and ``lr`` are traced (:class:`EvolutionHParams`,
+    sweepable), the rest static (they fix shapes or the program)."""
 
     strategy: str = option("openai_es", "search strategy", choices=STRATEGIES)
     population: int = option(256, "individuals per generation (even for openai_es: antithetic pairs)", minimum=2)
@@ -38,8 +42,9 @@ class EvolutionConfig:
     episode_len: int = option(0, "steps in every fitness episode's scan (0: the environment's time limit)", minimum=0)
     hidden_sizes: tuple = option((16,), "policy MLP layer sizes (empty: linear policy)")
     activation: str = option("tanh", "policy activation", choices=tuple(ACTIVATIONS))
-    sigma: float = option(0.1, "perturbation std (openai_es), initial std (snes, cma_es), mutation std (ga)")
-    lr: float = option(0.03, "Adam step size of the OpenAI-ES mean")
+    sigma: float = option(0.1, "perturbation std (openai_es), initial std (snes, cma_es), mutation std (ga)", traced=True,
+                          positive=True)
+    lr: float = option(0.03, "Adam step size of the OpenAI-ES mean", traced=True, positive=True)
     fitness_shaping: str = option("auto", "openai_es fitness shaping (auto: centered_rank); snes, cma_es and ga rank by themselves",
                                   choices=FITNESS_SHAPINGS)
     num_parents: int = option(20, "GA truncation: the top T individuals are parents", minimum=1)
@@ -102,7 +107,7 @@ def make_problem(cfg: EvolutionConfig, env, behaviour_fn: Callable = final_obser
     flat, unravel = flatten_util.ravel_pytree(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), template))
     num_dims = flat.shape[0]
     strategy = make_strategy(
-        cfg.strategy, num_dims, cfg.population, cfg.sigma, cfg.lr, cfg.fitness_shaping, cfg.num_parents,
+        cfg.strategy, num_dims, cfg.population, cfg.fitness_shaping, cfg.num_parents,
         sample_solution=lambda k: flatten_util.ravel_pytree(init_params(k))[0],
         ga_solution="ever" if cfg.novelty else "generation",
     )
@@ -117,7 +122,8 @@ def make_problem(cfg: EvolutionConfig, env, behaviour_fn: Callable = final_obser
 
 def make_evolution(cfg: EvolutionConfig, env, generations: int, eval_episodes: int,
                    behaviour_fn: Callable = final_observation) -> Agent:
-    """The search as an :class:`Agent`: ``update`` is one generation, ``hparams`` are unused (``()``).
+    """The search as an :class:`Agent`: ``update`` is one generation; ``hparams`` are an :class:`EvolutionHParams`
+    (:func:`evolution_hparams` of ``cfg`` for its configured step sizes).
 
     Args:
         env: single env from ``jaxrl.envs.make``.
@@ -136,26 +142,24 @@ def make_evolution(cfg: EvolutionConfig, env, generations: int, eval_episodes: i
     def obs_stats_of(state):
         return state.env_state.obs_stats if cfg.normalize_obs else None
 
-    def init(key, hparams) -> EvolutionState:
-        del hparams
+    def init(key, hp: EvolutionHParams) -> EvolutionState:
         key_params, key_strategy = jax.random.split(key)
         mean = flatten_util.ravel_pytree(problem.network.init(key_params, jnp.zeros((obs_dim,), jnp.float32)))[0]
-        s = strategy.init(key_strategy, mean)
+        s = strategy.init(key_strategy, mean, hp)
         env_state = NormalizeState((), RunningMeanStd.create((obs_dim,))) if cfg.normalize_obs else ()
         archive = archive_init(cfg.archive_size, behaviour_dim) if cfg.novelty else ()
         return EvolutionState(s, unravel(strategy.solution(s)), env_state, archive)
 
-    def update(key, state: EvolutionState, env_params, hparams):
-        del hparams
+    def update(key, state: EvolutionState, env_params, hp: EvolutionHParams):
         key_ask, key_eval, key_tell = jax.random.split(key, 3)
-        population, s = strategy.ask(key_ask, state.strategy)  # [N, D]
+        population, s = strategy.ask(key_ask, state.strategy, hp)  # [N, D]
         rollouts = problem.fitness(key_eval, jax.vmap(unravel)(population), obs_stats_of(state), env_params)
         selection, archive, novelty_mean = None, state.archive, jnp.zeros(())
         if cfg.novelty:
             novelty = knn_novelty(rollouts.behaviour, state.archive, cfg.novelty_k)
             archive = add_most_novel(state.archive, rollouts.behaviour, novelty, cfg.archive_add)
             selection, novelty_mean = novelty, novelty.mean()
-        s = strategy.tell(key_tell, population, rollouts.returns, s, selection)
+        s = strategy.tell(key_tell, population, rollouts.returns, s, hp, selection)
         env_state = state.env_state
         if cfg.normalize_obs:
             env_state = NormalizeState((), update_obs_stats(env_state.obs_stats, rollouts))

@@ -8,6 +8,12 @@ Deep-GA written here in evosax's shape) goes through it in :func:`make_strategy`
 Solutions are flat vectors ``[D]`` (the policy parameters raveled by the
 caller); populations are ``[N, D]``.
 
+The step sizes are traced: every ``init`` / ``ask`` / ``tell`` takes an
+:class:`EvolutionHParams` (``sigma``, ``lr``: float32 scalars), so they can be
+swept as a ``vmap`` of one compiled program. For the evosax strategies they
+travel in evosax's own ``params`` (which evosax passes to every call); nothing
+is closed over, and the strategy states are those of evosax.
+
 Strategies:
     * ``openai_es``: OpenAI-ES (Salimans et al. 2017), antithetic sampling,
       Adam on the search-gradient estimate, fitness shaping as an option.
@@ -24,6 +30,8 @@ import evosax.algorithms as ea
 import jax
 import jax.numpy as jnp
 import optax
+from evosax.algorithms.distribution_based import open_es
+from flax import struct
 from evosax.core.fitness_shaping import (
     centered_rank_fitness_shaping_fn,
     identity_fitness_shaping_fn,
@@ -64,13 +72,32 @@ def z_score(scores: jax.Array) -> jax.Array:
     return standardize_fitness_shaping_fn(None, scores, None, None)
 
 
-class Strategy(NamedTuple):
-    """A search strategy over flat solutions ``[D]``; all functions are pure.
+class EvolutionHParams(NamedTuple):
+    """Traced step sizes of a search: float32 scalars (``[M]`` when vmapped over members).
 
     Attributes:
-        init: ``(key, initial_solution [D]) -> state``.
-        ask: ``(key, state) -> (population [N, D], state)``.
-        tell: ``(key, population [N, D], returns [N], state, selection=None) -> state``;
+        sigma: perturbation std (``openai_es``), initial std (``snes``, ``cma_es``: read by
+            ``init`` only, the strategy adapts it afterwards) or mutation std (``ga``).
+        lr: Adam step size of the OpenAI-ES mean (unused by the other strategies).
+    """
+
+    sigma: jax.Array
+    lr: jax.Array
+
+
+def evolution_hparams(cfg) -> EvolutionHParams:
+    """``cfg.sigma`` and ``cfg.lr`` as float32 scalars (``cfg``: an ``EvolutionConfig`` or a ``MetaConfig``)."""
+    return EvolutionHParams(jnp.asarray(cfg.sigma, jnp.float32), jnp.asarray(cfg.lr, jnp.float32))
+
+
+class Strategy(NamedTuple):
+    """A search strategy over flat solutions ``[D]``; all functions are pure. ``hp`` is an
+    :class:`EvolutionHParams`.
+
+    Attributes:
+        init: ``(key, initial_solution [D], hp) -> state``.
+        ask: ``(key, state, hp) -> (population [N, D], state)``.
+        tell: ``(key, population [N, D], returns [N], state, hp, selection=None) -> state``;
             ``returns`` are maximised. ``selection [N]`` (maximised), when given,
             replaces the returns as the score the search follows (novelty search);
             the GA still keeps its best individual by return.
@@ -84,6 +111,39 @@ class Strategy(NamedTuple):
     tell: Callable
     solution: Callable
     population_size: int
+
+
+# ---------------------------------------------------------------------------- OpenAI-ES
+
+
+@struct.dataclass
+class OpenESParams(open_es.Params):
+    """evosax's OpenAI-ES params with the two step sizes, which evosax closes over (a std schedule and
+    an optax optimiser built with a fixed learning rate), moved in so that they may be traced."""
+
+    std: jax.Array
+    learning_rate: jax.Array
+
+
+class TracedOpenES(ea.Open_ES):
+    """evosax's ``Open_ES`` with a constant std ``params.std`` and Adam with step size
+    ``params.learning_rate``: the same state and the same updates as ``Open_ES(...,
+    optimizer=optax.adam(learning_rate), std_schedule=optax.constant_schedule(std))``."""
+
+    def __init__(self, population_size: int, solution, fitness_shaping_fn: Callable):
+        # Adam's state does not depend on its step size: this optimiser only builds the initial state;
+        # ``_tell`` steps with ``optax.adam(params.learning_rate)``.
+        super().__init__(population_size, solution, use_antithetic_sampling=True, optimizer=optax.adam(1.0),
+                         fitness_shaping_fn=fitness_shaping_fn)
+
+    def _init(self, key, params: OpenESParams):
+        return super()._init(key, params).replace(std=params.std)
+
+    def _tell(self, key, population, fitness, state, params: OpenESParams):
+        # Open_ES._tell with the step sizes read from params.
+        grad = jnp.dot(fitness, (population - state.mean) / state.std) / (self.population_size * state.std)
+        updates, opt_state = optax.adam(params.learning_rate).update(grad, state.opt_state, state.mean)
+        return state.replace(mean=optax.apply_updates(state.mean, updates), std=params.std, opt_state=opt_state)
 
 
 # ---------------------------------------------------------------------------- Deep-GA
@@ -159,25 +219,21 @@ def make_strategy(
     name: str,
     num_dims: int,
     population_size: int,
-    sigma: float,
-    learning_rate: float = 0.01,
     fitness_shaping: str = "auto",
     num_parents: int = 20,
     sample_solution: Callable | None = None,
     ga_solution: str = "generation",
 ) -> Strategy:
-    """Builds strategy ``name`` over ``[num_dims]`` solutions.
+    """Builds strategy ``name`` over ``[num_dims]`` solutions; its step sizes come with every call
+    (:class:`EvolutionHParams`).
 
     Args:
         name: one of :data:`STRATEGIES`.
-        sigma: perturbation std (OpenAI-ES), initial std (SNES, CMA-ES) or
-            mutation std (GA).
-        learning_rate: Adam step size of OpenAI-ES's mean.
         fitness_shaping: OpenAI-ES only: ``centered_rank`` (``auto``), ``z_score`` or ``none``.
         num_parents: GA truncation size ``T``.
         sample_solution: GA only: ``key -> [D]`` draws one initial individual
             (e.g. a fresh network initialisation); by default the initial
-            solution plus ``sigma`` noise.
+            solution plus ``hp.sigma`` noise.
         ga_solution: GA only: what ``solution`` returns: ``generation``, the
             best individual of the latest generation (its fitness estimate is
             fresh, and under elitism a lasting champion keeps being re-tested),
@@ -192,29 +248,30 @@ def make_strategy(
     if name == "ga":
         if ga_solution not in ("generation", "ever"):
             raise ValueError(f"unknown ga_solution {ga_solution!r}; choose from generation, ever")
-        return _make_deep_ga(num_dims, population_size, sigma, num_parents, sample_solution, ga_solution)
+        return _make_deep_ga(num_dims, population_size, num_parents, sample_solution, ga_solution)
     dummy = jnp.zeros((num_dims,), jnp.float32)
     if name == "openai_es":
         shaping = _SHAPING_FNS["centered_rank" if fitness_shaping == "auto" else fitness_shaping]
-        es = ea.Open_ES(population_size, dummy, use_antithetic_sampling=True, optimizer=optax.adam(learning_rate),
-                        std_schedule=optax.constant_schedule(sigma), fitness_shaping_fn=shaping)
-        params = es.default_params
-    elif name == "snes":
-        es = ea.SNES(population_size, dummy)
-        params = es.default_params.replace(std_init=jnp.asarray(sigma, jnp.float32))
+        es = TracedOpenES(population_size, dummy, shaping)
+
+        def params_of(hp):
+            return OpenESParams(std=jnp.asarray(hp.sigma, jnp.float32), learning_rate=jnp.asarray(hp.lr, jnp.float32))
     else:
-        es = ea.CMA_ES(population_size, dummy)
-        params = es.default_params.replace(std_init=jnp.asarray(sigma, jnp.float32))
+        es = ea.SNES(population_size, dummy) if name == "snes" else ea.CMA_ES(population_size, dummy)
+        defaults = es.default_params  # computed once (recombination weights ...); std_init comes from hp
 
-    def init(key, initial_solution):
-        return es.init(key, initial_solution, params)
+        def params_of(hp):
+            return defaults.replace(std_init=jnp.asarray(hp.sigma, jnp.float32))
 
-    def ask(key, state):
-        return es.ask(key, state, params)
+    def init(key, initial_solution, hp):
+        return es.init(key, initial_solution, params_of(hp))
 
-    def tell(key, population, returns, state, selection=None):
+    def ask(key, state, hp):
+        return es.ask(key, state, params_of(hp))
+
+    def tell(key, population, returns, state, hp, selection=None):
         scores = returns if selection is None else selection
-        state, _ = es.tell(key, population, evosax_fitness(scores), state, params)
+        state, _ = es.tell(key, population, evosax_fitness(scores), state, params_of(hp))
         return state
 
     def solution(state):
@@ -223,20 +280,20 @@ def make_strategy(
     return Strategy(init, ask, tell, solution, population_size)
 
 
-def _make_deep_ga(num_dims, population_size, sigma, num_parents, sample_solution, ga_solution) -> Strategy:
-    def init(key, initial_solution):
+def _make_deep_ga(num_dims, population_size, num_parents, sample_solution, ga_solution) -> Strategy:
+    def init(key, initial_solution, hp):
         keys = jax.random.split(key, population_size)
         if sample_solution is not None:
             population = jax.vmap(sample_solution)(keys)
         else:
-            population = initial_solution + sigma * jax.vmap(lambda k: jax.random.normal(k, (num_dims,)))(keys)
+            population = initial_solution + hp.sigma * jax.vmap(lambda k: jax.random.normal(k, (num_dims,)))(keys)
         return deep_ga_init(key, population)
 
-    def ask(key, state):
-        return deep_ga_ask(key, state, num_parents, sigma), state
+    def ask(key, state, hp):
+        return deep_ga_ask(key, state, num_parents, hp.sigma), state
 
-    def tell(key, population, returns, state, selection=None):
-        del key
+    def tell(key, population, returns, state, hp, selection=None):
+        del key, hp  # truncation selection needs neither
         scores = returns if selection is None else selection
         return deep_ga_tell(population, evosax_fitness(scores), evosax_fitness(returns), state)
 

@@ -11,7 +11,9 @@ tells the strategy the mean return per member.
 The meta-search is an :class:`~jaxrl.agents.base.Agent` whose ``update`` is one
 generation and whose ``evaluate`` trains fresh inner runs with the current
 search mean, so the shared chunked runner (checkpoints, bit-exact resume,
-progress) drives it exactly as it drives training and evolution.
+progress) drives it exactly as it drives training and evolution. Its hparams are
+the outer search's step sizes, an :class:`~jaxrl.evolution.strategies.EvolutionHParams`
+(``evolution_hparams(cfg)``), as for policy search.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from jax import flatten_util
 
 from jaxrl.agents.base import Agent
 from jaxrl.config import option
-from jaxrl.evolution.strategies import FITNESS_SHAPINGS, make_strategy
+from jaxrl.evolution.strategies import FITNESS_SHAPINGS, EvolutionHParams, make_strategy
 from jaxrl.training.loop import make_train
 
 META_STRATEGIES = ("openai_es", "snes")
@@ -32,13 +34,13 @@ META_STRATEGIES = ("openai_es", "snes")
 
 @dataclasses.dataclass(frozen=True)
 class MetaConfig:
-    """Options of the outer (meta) search; all static."""
+    """Options of the outer (meta) search: ``sigma`` and ``lr`` are traced (:class:`EvolutionHParams`), the rest static."""
 
     strategy: str = option("openai_es", "outer search strategy (openai_es: antithetic, Adam on the mean)", choices=META_STRATEGIES)
     population: int = option(64, "candidate objectives per generation (even: antithetic pairs)", minimum=2)
     seeds_per_member: int = option(2, "inner PPO runs per candidate; fitness is their mean final return", minimum=1)
-    sigma: float = option(0.03, "ES perturbation std of the objective parameters")
-    lr: float = option(0.01, "Adam step size of the ES mean")
+    sigma: float = option(0.03, "ES perturbation std of the objective parameters", traced=True, positive=True)
+    lr: float = option(0.01, "Adam step size of the ES mean", traced=True, positive=True)
     fitness_shaping: str = option("auto", "openai_es fitness shaping (auto: centred ranks)", choices=FITNESS_SHAPINGS)
 
 
@@ -80,7 +82,8 @@ def population_fitness(run: Callable, key, population_params, seeds_per_member: 
 
 def make_meta_training(cfg: MetaConfig, inner_agent: Agent, env_params, base_hparams, initial_params,
                        generations: int, eval_seeds: int = 8, fitness_transform: Callable = lambda r: r) -> Agent:
-    """The meta-search as an :class:`Agent`: ``update`` is one generation.
+    """The meta-search as an :class:`Agent`: ``update`` is one generation; ``hparams`` are an
+    :class:`EvolutionHParams` (the outer search's step sizes; ``evolution_hparams(cfg)``).
 
     Args:
         inner_agent: PPO built with the objective being meta-learned (``make_ppo``).
@@ -96,21 +99,20 @@ def make_meta_training(cfg: MetaConfig, inner_agent: Agent, env_params, base_hpa
     driver's layout).
     """
     flat_init, unravel = flatten_util.ravel_pytree(initial_params)
-    strategy = make_strategy(cfg.strategy, flat_init.shape[0], cfg.population, cfg.sigma, cfg.lr, cfg.fitness_shaping)
+    strategy = make_strategy(cfg.strategy, flat_init.shape[0], cfg.population, cfg.fitness_shaping)
     run = make_inner_fitness(inner_agent, env_params, base_hparams)
 
-    def init(key, hparams) -> MetaState:
-        del hparams
-        s = strategy.init(key, flat_init)
+    def init(key, hp: EvolutionHParams) -> MetaState:
+        s = strategy.init(key, flat_init, hp)
         return MetaState(s, unravel(strategy.solution(s)))
 
-    def update(key, state: MetaState, env_params_, hparams):
-        del env_params_, hparams
+    def update(key, state: MetaState, env_params_, hp: EvolutionHParams):
+        del env_params_
         key_ask, key_eval, key_tell = jax.random.split(key, 3)
-        population, s = strategy.ask(key_ask, state.strategy)  # [P, D]
+        population, s = strategy.ask(key_ask, state.strategy, hp)  # [P, D]
         returns = population_fitness(run, key_eval, jax.vmap(unravel)(population), cfg.seeds_per_member)  # [P, S]
         fitness = fitness_transform(returns).mean(axis=1)  # [P]
-        s = strategy.tell(key_tell, population, fitness, s)
+        s = strategy.tell(key_tell, population, fitness, s, hp)
         metrics = {"population_returns": fitness, "return_mean": fitness.mean(), "return_max": fitness.max(),
                    "novelty_mean": jnp.zeros(())}
         return MetaState(s, unravel(strategy.solution(s))), metrics
@@ -125,4 +127,5 @@ def make_meta_training(cfg: MetaConfig, inner_agent: Agent, env_params, base_hpa
         raise TypeError("a meta-training run learns an objective, not a policy: train with --objective DIR")
 
     steps = cfg.population * cfg.seeds_per_member * inner_agent.num_updates * inner_agent.env_steps_per_update
-    return Agent(init, update, evaluate, act, int(generations), int(steps), inner_agent.env)
+    return Agent(init, update, evaluate, act, int(generations), int(steps), inner_agent.env,
+                 policy_of=lambda state: (state.params, ()))  # the objective evaluation trains with; no env state

@@ -21,6 +21,7 @@ from jaxrl.cli import resolve as resolve_training
 from jaxrl.config import option
 from jaxrl.evaluation.scores import load_score_table
 from jaxrl.evolution import experiment as search_driver
+from jaxrl.evolution.strategies import evolution_hparams
 from jaxrl.objectives import DRIFT_INITS, LEARNED_OBJECTIVES, save_objective
 from jaxrl.objectives.inspect import write_drift_figure
 from jaxrl.training.loop import make_runner
@@ -102,7 +103,7 @@ def fitness_transform(env_name: str, normalize: bool):
 
 
 def build(cfg):
-    """Environment, meta-search agent, runner, outer seed keys and (empty) hparams (nothing compiled)."""
+    """Environment, meta-search agent, runner, outer seed keys and hparams (nothing compiled)."""
     from jaxrl.experiment import build as build_training
 
     exp, search = cfg.experiment, cfg.search
@@ -113,7 +114,7 @@ def build(cfg):
                                exp.generations, exp.eval_episodes, fitness_transform(exp.env, search.normalize_fitness))
     runner = make_runner(agent, env.default_params, exp.num_chunks)
     keys = jax.random.split(jax.random.PRNGKey(exp.seed), exp.num_seeds)
-    return env, agent, runner, keys, ()
+    return env, agent, runner, keys, evolution_hparams(search)
 
 
 def _objective(search: MetaTrainConfig):
