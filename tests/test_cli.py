@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import yaml
 
-from jaxrl.cli import load_yaml_config, resolve
-from jaxrl.evolution.experiment import is_evolution_config
-from jaxrl.experiment import main, run_experiment
+from jaxrl.programs.options import load_yaml_config
+from jaxrl.programs.train import resolve
+from jaxrl.programs import get_program, program_for_config
+from jaxrl.programs.driver import resolve as resolve_program
+from jaxrl.programs.train import main, run as run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--env", "CartPole-v1", "--total-timesteps", "2048", "--num-envs", "4", "--rollout-len", "64",
@@ -74,14 +76,12 @@ def test_config_file_then_flags_override(tmp_path):
 def test_every_preset_resolves():
     presets = sorted((ROOT / "configs").glob("*.yaml"))
     assert presets, "no presets in configs/"
+    programs = set()
     for preset in presets:
-        if is_evolution_config(load_yaml_config(str(preset))):
-            continue  # presets of experiments/evolve.py: resolved in tests/test_evolution.py
-        if preset.name.startswith("meta_"):
-            continue  # presets of experiments/meta_train.py: resolved in tests/test_meta.py
-        if preset.name.startswith("ued_"):
-            continue  # presets of experiments/ued.py: resolved in tests/test_ued.py
-        resolve(["--config", str(preset)])
+        name = program_for_config(load_yaml_config(str(preset)))
+        programs.add(name)
+        resolve_program(get_program(name), ["--config", str(preset)])
+    assert programs == {"train", "evolve", "meta_train", "ued"}
 
 
 def test_help_lists_every_option_with_default():
@@ -153,7 +153,7 @@ def test_cartpole_learns_within_100k_steps():
 
 
 def test_repeated_env_kwargs_merge():
-    from jaxrl.cli import resolve
+    from jaxrl.programs.train import resolve
 
     cfg = resolve(["--env", "brax/inverted_pendulum", "--env-kwargs", "backend=mjx", "--env-kwargs", "episode_length=500,backend=spring"])
     assert cfg.experiment.env_kwargs == {"backend": "spring", "episode_length": 500}  # merged; a later key wins

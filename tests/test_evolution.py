@@ -29,7 +29,7 @@ from jaxrl.evolution import (
     make_strategy,
     z_score,
 )
-from jaxrl.evolution.experiment import evolve, main, resolve
+from jaxrl.programs.evolve import evolve, main, resolve
 from jaxrl.evolution.fitness import update_obs_stats
 from jaxrl.evolution.strategies import deep_ga_ask, deep_ga_init, deep_ga_tell
 from jaxrl.io import load_policy
@@ -165,7 +165,7 @@ def test_openai_es_and_ga_improve_cartpole_return():
         result = evolve(strategy=strategy, env="CartPole-v1", population=64, generations=12, episodes=1,
                         episode_len=200, sigma=0.1 if strategy == "openai_es" else 0.05, num_chunks=1,
                         eval_episodes=1, quiet=True)
-        pop = result.population_returns[:, 0]  # [G, N]
+        pop = result.curves["population_returns"][:, 0, 0]  # [G, N]
         assert pop[-3:].mean() > 2 * pop[:3].mean() + 20, (strategy, pop.mean(-1))
 
 
@@ -253,11 +253,13 @@ def test_run_directory_resume_bit_exact_and_saved_policy(tmp_path):
 
 
 def test_vmapped_seeds_equal_single_runs():
-    from jaxrl.evolution.experiment import build
+    from jaxrl.programs.evolve import build
 
     cfg = resolve(["--strategy", "snes", "--env", "DeceptiveMaze-v0", "--population", "6", "--generations", "3",
                    "--episodes", "1", "--episode-len", "10", "--num-chunks", "1", "--eval-episodes", "1", "--num-seeds", "2"])
-    _, _, runner, keys, hparams = build(cfg)
+    built = build(cfg)
+    runner, hparams = built.runner, built.hparams
+    keys = jax.random.split(jax.random.PRNGKey(cfg.run.seed), cfg.run.num_seeds)
     def run_both(keys):
         return jax.vmap(lambda k: runner.run_chunk(runner.init(k, hparams), hparams, 0))(keys)
 

@@ -60,7 +60,7 @@ def test_meta_training_increases_fitness():
 def test_meta_presets_resolve():
     from pathlib import Path
 
-    from jaxrl.training.meta_experiment import resolve
+    from jaxrl.programs.meta_train import resolve
 
     root = Path(__file__).resolve().parents[1]
     presets = sorted((root / "configs").glob("meta_*.yaml"))
@@ -82,9 +82,9 @@ def test_meta_train_command_writes_objectives_and_refuses_bad_input(tmp_path, ca
     drift figure, summary fields; a saved objective then trains with train.py; bad flags exit 2."""
     import json
 
-    from jaxrl.experiment import main as train_main
+    from jaxrl.programs.train import main as train_main
     from jaxrl.objectives import is_saved_objective
-    from jaxrl.training.meta_experiment import main
+    from jaxrl.programs.meta_train import main
 
     out = tmp_path / "meta"
     args = ["--objective", "ta_lpo", "--env", "probe/ObservationAndActionDependentReward", "--population", "4",

@@ -8,8 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl.cli import resolve
-from jaxrl.experiment import build
+from jaxrl.programs.train import resolve
+from jaxrl.programs.driver import members
+from jaxrl.programs.train import build
 from jaxrl.networks.init import gram_schmidt, orthogonal
 
 
@@ -30,7 +31,9 @@ def test_gram_schmidt_matches_qr_with_positive_diagonal():
 def test_vmapped_programs_have_no_lapack_custom_calls():
     """Batched LAPACK QR (flax's orthogonal init) deadlocks XLA:CPU's small thread pool; keep it out."""
     cfg = resolve(["--env", "CartPole-v1", "--num-seeds", "2", "--total-timesteps", "1024"])
-    _, _, runner, _, keys, hparams = build(cfg)
+    built = build(cfg)
+    runner = built.runner
+    _, keys, hparams = members(cfg, built)
     init_text = jax.jit(jax.vmap(runner.init)).lower(keys, hparams).as_text()
     state = jax.eval_shape(jax.vmap(runner.init), keys, hparams)
     chunk_text = jax.jit(jax.vmap(runner.run_chunk, in_axes=(0, 0, None))).lower(state, hparams, 0).as_text()

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxrl.cli import ConfigError, resolve
+from jaxrl.config import ConfigError
+from jaxrl.programs.train import resolve
 from jaxrl.parallel import concat_members, plan_members, split_members
 
 TRAIN = dict(env="CartPole-v1", num_seeds=2, total_timesteps=512, num_envs=4, rollout_len=32, hidden_sizes=(8,),
@@ -43,9 +44,9 @@ def _child(out: Path) -> None:
     """Runs in a process with four host devices; saves every run's state and curves to ``out``."""
     import jax
 
-    from jaxrl.curricula.experiment import ued
-    from jaxrl.evolution.experiment import evolve
-    from jaxrl.experiment import train
+    from jaxrl.programs.ued import ued
+    from jaxrl.programs.evolve import evolve
+    from jaxrl.programs.train import train
 
     assert jax.local_device_count() == 4
     runs = {
@@ -55,15 +56,15 @@ def _child(out: Path) -> None:
         "evolve_two": evolve(**EVOLVE, devices=2),
         "evolve_batched": evolve(**EVOLVE, devices=2, seed_batch=2),
     }
-    summaries = {"ued_one": ued(**UED, out_dir=str(out / "ued_one")),
-                 "ued_split": ued(**UED, devices=2, seed_batch=2, out_dir=str(out / "ued_split"))}
+    summaries = {"ued_one": ued(**UED, out_dir=str(out / "ued_one")).summary,
+                 "ued_split": ued(**UED, devices=2, seed_batch=2, out_dir=str(out / "ued_split")).summary}
     (out / "ued_summaries.json").write_text(json.dumps(summaries))
     arrays = {}
     for name, result in runs.items():
-        state = getattr(result, "runner_state", None) or result.state
+        state = result.state
         for i, leaf in enumerate(jax.tree.leaves(jax.device_get(state))):
             arrays[f"{name}/state/{i}"] = np.asarray(jax.random.key_data(leaf) if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key) else leaf)
-        arrays[f"{name}/eval_returns"] = np.asarray(result.eval_returns)
+        arrays[f"{name}/eval_returns"] = np.asarray(result.curves["eval_returns"])
     sharding = jax.tree.leaves(runs["evolve_two"].state)[0].sharding
     arrays["evolve_two/num_devices"] = np.asarray(len(sharding.device_set))
     np.savez(out / "results.npz", **arrays)
@@ -169,8 +170,8 @@ def test_plan_members_refuses(devices, num_seeds, num_grid, seed_batch, availabl
 
 
 def test_cli_refuses_before_compiling(capsys):
-    from jaxrl.evolution.experiment import main as evolve_main
-    from jaxrl.experiment import main as train_main
+    from jaxrl.programs.evolve import main as evolve_main
+    from jaxrl.programs.train import main as train_main
 
     with pytest.raises(ConfigError, match="--seed-batch: 3 does not divide the 4 members"):
         resolve(["--num-seeds", "4", "--seed-batch", "3"])

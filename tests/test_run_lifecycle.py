@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from jaxrl import envs
-from jaxrl.cli import resolve
+from jaxrl.programs.train import resolve
 from jaxrl.envs.probes import TruncatedConstantReward
-from jaxrl.experiment import main, run_experiment
+from jaxrl.programs.train import main, run as run_experiment
 from jaxrl.io import Checkpointer, Progress, load_policy
 from jaxrl.io import checkpoint as checkpoint_module
 

@@ -73,7 +73,7 @@ def test_short_runs_learn_to_solve_simple_mazes(method):
 
 
 def test_entry_point_writes_the_run_and_resumes_bit_exactly(tmp_path, capsys):
-    from jaxrl.curricula.experiment import main
+    from jaxrl.programs.ued import main
 
     run = tmp_path / "run"
     argv = ["--method", "robust_plr", "--num-seeds", "2", "--total-timesteps", str(4 * 16 * 4), "--num-levels", "4",
@@ -110,7 +110,7 @@ def test_entry_point_writes_the_run_and_resumes_bit_exactly(tmp_path, capsys):
 def test_every_ued_preset_resolves():
     from pathlib import Path
 
-    from jaxrl.curricula.experiment import resolve
+    from jaxrl.programs.ued import resolve
 
     presets = sorted((Path(__file__).resolve().parents[1] / "configs").glob("ued_*.yaml"))
     assert len(presets) >= 4
@@ -123,7 +123,7 @@ def test_entry_point_runs_cartpole_physics_levels(tmp_path, capsys):
     """The same driver on another level space: CartPole whose physics is the level (solved above 475)."""
     import json
 
-    from jaxrl.curricula.experiment import main
+    from jaxrl.programs.ued import main
     from jaxrl.envs.levels.classic import CARTPOLE_HELD_OUT
 
     run = tmp_path / "run"

@@ -80,9 +80,9 @@ def main(argv=None, prog: str = "meta_test.py") -> int:
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         parser.error(f"--out: {args.out!r} is not empty; pass --overwrite or choose another --out")
 
-    from jaxrl.cli import ConfigError
+    from jaxrl.config import ConfigError
     from jaxrl.evaluation.report import ReportError, write_report
-    from jaxrl.experiment import main as train_main
+    from jaxrl.programs.train import main as train_main
 
     objectives = list(dict.fromkeys([*args.objectives, *baselines]))
     labels = {o: run_label(o) for o in objectives}

@@ -39,13 +39,6 @@ class LoadedRun:
     program: Any = None
 
 
-def _legacy_program(values: dict) -> str:
-    """The program of a ``config.yaml`` written before it named its program."""
-    if "strategy" in values and "algo" not in values:
-        return "meta_train" if "objective" in values else "evolve"
-    return "ued" if "method" in values else "train"
-
-
 def load_run(run_dir, num_eval_episodes: int | None = None, deterministic: bool | None = None) -> LoadedRun:
     """Rebuilds the run in ``run_dir`` (any program's) from its ``config.yaml`` and newest intact checkpoint.
 
@@ -54,15 +47,15 @@ def load_run(run_dir, num_eval_episodes: int | None = None, deterministic: bool 
             for a curriculum run).
         deterministic: override a training run's evaluation policy (mode or sample).
     """
-    from jaxrl.programs import PROGRAMS, get_program
+    from jaxrl.programs import PROGRAMS, get_program, program_for_config
     from jaxrl.programs.driver import members, resolve
-    from jaxrl.programs.options import PROGRAM_KEY, load_yaml_config
+    from jaxrl.programs.options import load_yaml_config
 
     run = Path(run_dir)
     if not (run / "config.yaml").is_file():
         raise CheckpointError(f"{run_dir!r} is not a run directory (no config.yaml)")
     values = load_yaml_config(str(run / "config.yaml"))
-    name = values.get(PROGRAM_KEY) or _legacy_program(values)
+    name = program_for_config(values)
     if name not in PROGRAMS:
         raise CheckpointError(f"{run_dir!r} was written by an unknown program {name!r}")
     program = get_program(name)

@@ -27,3 +27,13 @@ def program_module(name: str):
 def get_program(name: str):
     """The :class:`~jaxrl.programs.driver.Program` registered as ``name``."""
     return program_module(name).PROGRAM
+
+
+def program_for_config(values: dict) -> str:
+    """The program a ``config.yaml`` or preset belongs to: its ``program`` key, or (presets and runs written
+    before configs named their program) the program whose options it holds."""
+    if values.get("program"):
+        return str(values["program"])
+    if "strategy" in values and "algo" not in values:
+        return "meta_train" if "objective" in values else "evolve"
+    return "ued" if "method" in values else "train"

@@ -8,6 +8,7 @@ so ``--sweep sigma=0.03,0.1`` is one compiled program.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import numpy as np
@@ -15,8 +16,10 @@ import numpy as np
 from jaxrl.config import ConfigError, option
 from jaxrl.envs import Box, Discrete
 from jaxrl.evolution.fitness import final_observation
-from jaxrl.evolution.search import EvolutionConfig, evolution_hparams, make_evolution
+from jaxrl.evolution.search import EvolutionConfig, make_evolution
+from jaxrl.evolution.strategies import evolution_hparams
 from jaxrl.io.plots import plot_fitness_curves
+from jaxrl.programs import driver
 from jaxrl.programs.driver import Built, Program, checked_env, main as drive, python_entry
 from jaxrl.training.loop import make_runner
 
@@ -166,6 +169,8 @@ def make_program(behaviour_fn: Callable = final_observation) -> Program:
 
 
 PROGRAM = make_program()
+resolve = functools.partial(driver.resolve, PROGRAM)  # resolve(argv) -> Config
+run = functools.partial(driver.run, PROGRAM)  # run(cfg, write=True) -> RunResult
 
 
 def evolve(behaviour_fn: Callable = final_observation, **options):

@@ -11,6 +11,7 @@ highest evaluation so far) and ``final/``, saved objectives that
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
@@ -19,11 +20,12 @@ import numpy as np
 
 from jaxrl.config import ConfigError, option
 from jaxrl.evaluation.scores import load_score_table
-from jaxrl.evolution.search import evolution_hparams
+from jaxrl.evolution.strategies import evolution_hparams
 from jaxrl.objectives import DRIFT_INITS, LEARNED_OBJECTIVES, make_objective, save_objective
 from jaxrl.objectives.inspect import write_drift_figure
 from jaxrl.parallel import join_batches, to_host
 from jaxrl.programs import train as training
+from jaxrl.programs import driver
 from jaxrl.programs.driver import Built, Program, checked_env, main as drive, python_entry, resolve
 from jaxrl.programs.evolve import (SearchProblem, check_strategy, eval_fields, fitness_figure, population_fields,
                                    progress_fields, search_curves, search_report, search_summary)
@@ -167,6 +169,8 @@ PROGRAM = Program(
 )
 
 meta_train = python_entry(PROGRAM)
+resolve = functools.partial(driver.resolve, PROGRAM)  # resolve(argv) -> Config
+run = functools.partial(driver.run, PROGRAM)  # run(cfg, write=True) -> RunResult
 
 
 def main(argv=None, prog: str = "meta_train.py") -> int:

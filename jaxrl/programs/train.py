@@ -8,6 +8,7 @@ curve) is the driver's (:mod:`jaxrl.programs.driver`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from jaxrl import envs
 from jaxrl.agents import ALGORITHMS
 from jaxrl.config import ConfigError, option
 from jaxrl.io.plots import plot_learning_curves
+from jaxrl.programs import driver
 from jaxrl.programs.driver import Built, Program, checked_env, finite_mean, main as drive, python_entry
 from jaxrl.training.loop import make_runner
 from jaxrl.training.sweep import grid_label
@@ -139,6 +141,8 @@ PROGRAM = Program(
 )
 
 train = python_entry(PROGRAM)
+resolve = functools.partial(driver.resolve, PROGRAM)  # resolve(argv) -> Config
+run = functools.partial(driver.run, PROGRAM)  # run(cfg, write=True) -> RunResult
 
 
 def main(argv=None, prog: str = "train.py") -> int:

@@ -18,6 +18,7 @@ checkpoint). Everything specific to an environment comes from its
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import numpy as np
@@ -30,6 +31,7 @@ from jaxrl.envs.levels.spaces import LEVEL_SPACES
 from jaxrl.evaluation.rollout import play_levels
 from jaxrl.io.images import image_grid, level_at, level_grid, plot_solve_rates, save_buffer_levels, save_image
 from jaxrl.parallel import to_host
+from jaxrl.programs import driver
 from jaxrl.programs.driver import Built, Program, main as drive, python_entry
 from jaxrl.training.loop import make_runner
 from jaxrl.training.paired import make_paired
@@ -223,6 +225,8 @@ PROGRAM = Program(
 )
 
 ued = python_entry(PROGRAM)
+resolve = functools.partial(driver.resolve, PROGRAM)  # resolve(argv) -> Config
+run = functools.partial(driver.run, PROGRAM)  # run(cfg, write=True) -> RunResult
 
 
 def main(argv=None, prog: str = "ued.py") -> int:
