@@ -1,6 +1,6 @@
 """Helpers shared by the throughput benchmarks: per-process peak RSS, load average, running a
 configuration in a fresh subprocess, machine description, and timing jaxrl's chunk loop exactly as
-:mod:`jaxrl.experiment` drives it."""
+:mod:`jaxrl.programs.driver` drives it."""
 from __future__ import annotations
 
 import datetime
@@ -135,7 +135,7 @@ def pool_label(r: dict) -> str:
 
 
 def time_jaxrl_chunks(runner, keys, hparams, on_compiled=None) -> dict:
-    """AOT-compiles ``init`` and ``run_chunk`` mapped over members (state donated) as :mod:`jaxrl.experiment` does,
+    """AOT-compiles ``init`` and ``run_chunk`` mapped over members (state donated) as :mod:`jaxrl.programs.driver` does,
     then runs every chunk, timing compile (including one init call) and the chunk calls separately.
 
     ``on_compiled()``, if given, is called between compilation and the first chunk (e.g. to read the RSS).

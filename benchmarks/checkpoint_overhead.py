@@ -17,8 +17,8 @@ from pathlib import Path
 
 import jax
 
-from jaxrl.cli import resolve
-from jaxrl.experiment import run_experiment
+from jaxrl.programs.train import resolve
+from jaxrl.programs.train import run as run_experiment
 
 
 def one_run(seeds: int, checkpoint_every: int, out_dir: str, total: int) -> float:

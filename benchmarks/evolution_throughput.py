@@ -8,7 +8,7 @@ program computes: ``population x episodes x episode_len`` per generation
 The policy is the 4-16-2 tanh network of the CartPole presets.
 
 Each (strategy, population) runs in a fresh subprocess (helpers in
-``bench_common.py``), driven as :mod:`jaxrl.evolution.experiment` drives a run:
+``bench_common.py``), driven as :mod:`jaxrl.programs.driver` drives a run:
 AOT compile timed separately, ``--num-chunks`` chunks of the shared training
 loop, in-chunk evaluation off.
 

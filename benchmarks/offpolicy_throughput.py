@@ -17,7 +17,7 @@ Every configuration runs in its own fresh subprocess (helpers in
 ``bench_common.py``, shared with ``ppo_throughput.py``); the parent collects
 all rows into one table so ratios come from one invocation on one machine.
 
-jaxrl is driven as :mod:`jaxrl.experiment` drives it (members mapped with
+jaxrl is driven as :mod:`jaxrl.programs.driver` drives it (members mapped with
 ``map_members``: vmapped, or un-vmapped for one seed; Threefry lowered without
 its loop; AOT compile timed separately, ``--num-chunks`` chunks, in-chunk
 evaluation off as SB3's ``learn`` does not evaluate). jaxrl's env steps/s

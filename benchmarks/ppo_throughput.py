@@ -12,7 +12,7 @@ of the heavy libraries, collects the results of all of them into one table, so
 ratios to SB3 always come from one invocation (side by side, same machine,
 same minutes).
 
-jaxrl is driven exactly as :mod:`jaxrl.experiment` drives it (``make_ppo``,
+jaxrl is driven exactly as :mod:`jaxrl.programs.driver` drives it (``make_ppo``,
 ``make_runner``, ``member_batch``, ``map_members``, Threefry lowered unrolled,
 ``jit(...).lower(...).compile()``
 for init and the chunk, compile timed separately), with two choices made for
@@ -101,7 +101,7 @@ def worker_jax(num_seeds: int, total_timesteps: int, num_chunks: int, eval_episo
     keys, hparams = member_batch(hparams_from_config(cfg), [{}], num_seeds, seed)
     rss_imported = _peak_rss_mib()
 
-    # As jaxrl.experiment.run_experiment: AOT-compile init and the chunk; the timed
+    # As jaxrl.programs.driver.run: AOT-compile init and the chunk; the timed
     # compile region also runs init once (needed to lower the chunk on real state).
     rss = {}
     timed = time_jaxrl_chunks(runner, keys, hparams, on_compiled=lambda: rss.setdefault("compiled", _peak_rss_mib()))
@@ -271,7 +271,7 @@ def render(info: dict, settings: dict, rows: list[dict], ref: dict, command: str
         f"{rows[-1]['chunk_len']} updates, in-chunk evaluation "
         + (f"ON ({settings['eval_episodes']} episodes per seed per chunk, inside the timed chunk, not counted as env steps)"
            if settings["eval_episodes"] else "OFF (SB3's learn does not evaluate either)")
-        + f". XLA:CPU pool as --cpu-threads {','.join(map(str, settings['cpu_threads']))} (0: XLA's default, one thread per core). Compile s = AOT lower+compile of init and chunk, plus one init call (as jaxrl/experiment.py).",
+        + f". XLA:CPU pool as --cpu-threads {','.join(map(str, settings['cpu_threads']))} (0: XLA's default, one thread per core). Compile s = AOT lower+compile of init and chunk, plus one init call (as jaxrl/programs/driver.py).",
         f"- stable-baselines3: {settings['sb3_timesteps']:,} env steps requested per row (a shorter run; per-step cost does not depend on "
         f"run length), cut at the first rollout boundary after {settings['sb3_max_seconds']:g} s (see 'env steps timed'), "
         f"DummyVecEnv of 4 gymnasium CartPole-v1, MlpPolicy net_arch pi=[64,64], vf=[64,64], Tanh, ortho_init, "

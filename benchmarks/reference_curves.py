@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrl.experiment import train
+from jaxrl import train
 from jaxrl.io.plots import plt
 
 HERE = Path(__file__).resolve().parent
@@ -36,7 +36,7 @@ def main():
     for ax, (env, (ref_file, seeds)) in zip(axes, CASES.items()):
         ref = read_reference(ref_file)
         result = train(env=env, num_seeds=seeds, total_timesteps=args.total_timesteps, quiet=True)
-        ours = result.train_returns[:, 0, :]  # [U, S]
+        ours = result.curves["train_return"][:, 0, :]  # [U, S]
         steps = result.env_steps
         ax.plot(ref["env_steps"], ref["mean"], label="reference JAX PPO", color="gray")
         ax.fill_between(ref["env_steps"], ref["p25"], ref["p75"], color="gray", alpha=0.25)

@@ -32,12 +32,12 @@ SETTINGS = dict(hidden_sizes=(64, 64), lr=3e-4, q_lr=3e-4, batch_size=256, buffe
 
 def run_jaxrl(seeds: int, total: int, eval_every: int, eval_episodes: int) -> np.ndarray:
     """``[evaluations, seeds]`` mean deterministic evaluation returns, seeds vmapped in one program."""
-    from jaxrl.experiment import train
+    from jaxrl import train
 
     result = train(algo="sac", env="brax/inverted_pendulum", env_kwargs={"backend": "mjx", "episode_length": 1000},
                    num_seeds=seeds, total_timesteps=total, num_chunks=total // eval_every, eval_episodes=eval_episodes,
                    activation="relu", quiet=True, **SETTINGS)
-    return np.asarray(result.eval_returns)[:, 0, :]
+    return np.asarray(result.curves["eval_returns"]).mean(-1)[:, 0, :]
 
 
 def run_sb3(seeds: int, total: int, eval_every: int, eval_episodes: int) -> np.ndarray:

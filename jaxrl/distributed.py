@@ -67,7 +67,7 @@ class _TakenByMain(argparse.Action):
     """The entry point's ``main`` takes these flags out before parsing; here they are listed for ``--help`` only."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from jaxrl.cli import ConfigError
+        from jaxrl.config import ConfigError
 
         raise ConfigError(f"{option_string}: joins a multi-process run, so it is read by the entry point's main() "
                           f"(experiments/*.py) before JAX starts, not by a config resolver")

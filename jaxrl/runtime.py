@@ -41,7 +41,7 @@ def cpu_threads_for_argv(argv) -> int:
 
     From the flags, else ``--config`` or the ``--resume`` run's saved config,
     else 0 (XLA's default). A value it cannot read counts as 0; the full option
-    resolution (:func:`jaxrl.cli.resolve`) that follows reports it properly.
+    resolution (:func:`jaxrl.programs.driver.resolve`) that follows reports it properly.
     """
     import yaml
 

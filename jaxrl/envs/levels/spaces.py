@@ -3,7 +3,7 @@
 A :class:`LevelSpace` bundles, for one environment, how to build it, how to
 generate and mutate levels, its held-out levels for zero-shot evaluation, the
 return that counts as solving a level, and how to draw a level. The UED driver
-(:mod:`jaxrl.curricula.experiment`) reads everything environment-specific from
+(:mod:`jaxrl.programs.ued`) reads everything environment-specific from
 here, so a new designable environment is one entry in :data:`LEVEL_SPACES`.
 """
 from __future__ import annotations
