@@ -42,7 +42,8 @@ def _restore_newest(run_dir):
 
 
 def test_resume_after_sigkill_is_bit_exact(tmp_path):
-    args = ["--env", "CartPole-v1", "--num-seeds", "4", "--total-timesteps", "300000", "--num-chunks", "40", "--quiet"]
+    args = ["--env", "CartPole-v1", "--num-seeds", "2", "--total-timesteps", "65536", "--num-envs", "4", "--rollout-len", "64",
+            "--num-chunks", "32", "--quiet"]
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     assert subprocess.run([*TRAIN, *args, "--out-dir", str(ref)], capture_output=True, timeout=600).returncode == 0
 
@@ -50,7 +51,7 @@ def test_resume_after_sigkill_is_bit_exact(tmp_path):
     deadline = time.time() + 600
     while time.time() < deadline:
         steps = [int(p.name) for p in (killed / "checkpoints").glob("*") if p.name.isdigit()] if (killed / "checkpoints").exists() else []
-        if steps and max(steps) >= 5:
+        if steps and max(steps) >= 3:
             break
         assert proc.poll() is None, "run finished before it could be killed"
         time.sleep(0.01)
@@ -64,7 +65,7 @@ def test_resume_after_sigkill_is_bit_exact(tmp_path):
     assert a["final_returns"] == b["final_returns"]
     strip = lambda r: {k: v for k, v in r.items() if k != "steps_per_second"}  # noqa: E731
     rows_a, rows_b = _rows(ref / "metrics.jsonl"), _rows(killed / "metrics.jsonl")
-    assert len(rows_a) == len(rows_b) == 585
+    assert len(rows_a) == len(rows_b) == 256  # 65536 / (4 * 64) updates
     assert [strip(r) for r in rows_a] == [strip(r) for r in rows_b]
     step_a, leaves_a = _restore_newest(ref)
     step_b, leaves_b = _restore_newest(killed)

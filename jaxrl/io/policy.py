@@ -26,6 +26,7 @@ class LoadedRun:
         hparams: every member's hyperparameters (leaves ``[M, ...]``).
         state: runner state of every member, leaves ``[M, ...]`` (``M`` = grid points x seeds).
         step: the checkpoint's step (chunks done).
+        extra: the program's own pieces (a curriculum run's held-out level names and level space).
     """
 
     config: Any
@@ -37,6 +38,7 @@ class LoadedRun:
     state: Any
     step: int
     program: Any = None
+    extra: dict = dataclasses.field(default_factory=dict)
 
 
 def load_run(run_dir, num_eval_episodes: int | None = None, deterministic: bool | None = None) -> LoadedRun:
@@ -70,7 +72,7 @@ def load_run(run_dir, num_eval_episodes: int | None = None, deterministic: bool 
     checkpointer = Checkpointer(run / "checkpoints", keep=cfg.run.keep_checkpoints)
     step, saved, _ = restore_run_state(checkpointer, built.runner, keys, hparams)
     state = jax.device_put(saved["runner"])
-    return LoadedRun(cfg, built.env, built.agent, built.runner, grid, hparams, state, step, program)
+    return LoadedRun(cfg, built.env, built.agent, built.runner, grid, hparams, state, step, program, dict(built.extra))
 
 
 @dataclasses.dataclass

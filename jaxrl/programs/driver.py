@@ -672,4 +672,7 @@ def _main(program: Program, argv: list[str], prog: str) -> int:
               "the last checkpoint before the divergence is kept", file=sys.stderr)
         return EXIT_DIVERGED
     print(program.report(result.summary, cfg))
+    for point in result.summary.get("grid", []):
+        returns = ", ".join("nan" if x is None or x != x else f"{x:.1f}" for x in point["final_returns"])
+        print(f"  {grid_label(point['hparams'])}: final return {point['final_return_mean']:.1f} (per seed: {returns})")
     return 0
