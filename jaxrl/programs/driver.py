@@ -176,6 +176,34 @@ class Program:
     no_policy: str = ""
 
 
+HOOKS = ("groups", "build", "check", "finalize", "update_fields", "eval_fields", "progress_fields", "summary", "curves",
+         "figures", "on_chunk", "artifacts", "report", "default_out_dir")
+
+
+def program_from_module(module_name: str, **fields) -> Program:
+    """A :class:`Program` whose hooks are the functions of module ``module_name`` named as :attr:`HOOKS` (defined
+    or imported there); ``fields`` give the rest (name, description, step name ...) and may override a hook."""
+    namespace = vars(sys.modules[module_name])
+    hooks = {name: namespace[name] for name in HOOKS if name in namespace and name not in fields}
+    return Program(**hooks, **fields)
+
+
+def entries(program: Program) -> tuple[Callable, Callable, Callable, Callable]:
+    """A program module's public functions: its Python entry, ``resolve(argv)``, ``run(cfg, write=True)`` and
+    ``main(argv=None, prog=...)`` for its entry point."""
+
+    def resolve_program(argv: list[str], prog: str | None = None) -> Config:
+        return resolve(program, argv, prog)
+
+    def run_program(cfg: Config, write: bool = True, log=print) -> RunResult:
+        return run(program, cfg, write, log)
+
+    def main_program(argv: list[str] | None = None, prog: str | None = None) -> int:
+        return main(program, argv, prog)
+
+    return python_entry(program), resolve_program, run_program, main_program
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Options
 # ---------------------------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ so ``--sweep sigma=0.03,0.1`` is one compiled program.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Callable
 
 import numpy as np
@@ -19,8 +18,7 @@ from jaxrl.evolution.fitness import final_observation
 from jaxrl.evolution.search import EvolutionConfig, make_evolution
 from jaxrl.evolution.strategies import evolution_hparams
 from jaxrl.io.plots import plot_fitness_curves
-from jaxrl.programs import driver
-from jaxrl.programs.driver import Built, Program, checked_env, main as drive, python_entry
+from jaxrl.programs.driver import Built, checked_env, entries, program_from_module, python_entry
 from jaxrl.training.loop import make_runner
 
 
@@ -43,7 +41,7 @@ def check_strategy(cfg, search) -> None:
                           f"applies to openai_es only; allowed for {search.strategy}: auto")
 
 
-def _check(cfg) -> None:
+def check(cfg) -> None:
     """Cross-option checks, before anything compiles."""
     problem, search = cfg.problem, cfg.search
     check_strategy(cfg, search)
@@ -77,7 +75,7 @@ def make_build(behaviour_fn: Callable = final_observation) -> Callable:
     return build
 
 
-def population_fields(ctx, metrics: dict) -> dict:
+def update_fields(ctx, metrics: dict) -> dict:
     """Fitness statistics of one generation: mean, and per-seed max / min / std averaged over seeds."""
     pop = metrics["population_returns"]  # [S, N]
     row = {"return_mean": float(pop.mean()), "return_max": float(pop.max(-1).mean()),
@@ -97,7 +95,7 @@ def progress_fields(ctx, last: dict, eval_returns) -> dict:
     return {"best": best, "eval": float(np.mean(eval_returns))}
 
 
-def search_curves(ctx, history: dict) -> dict:
+def curves(ctx, history: dict) -> dict:
     """``generation [N]``, ``population_returns [N, G, S, P]``, ``eval_generations [C]``, ``eval_returns [C, G, S, E]``."""
     pop, eval_returns = history["population_returns"], history["eval_returns"]
     chunk_len = ctx.built.runner.chunk_len
@@ -129,7 +127,7 @@ def fitness_figure(title: Callable) -> Callable:
     return figures
 
 
-def search_report(s: dict, cfg) -> str:
+def report(s: dict, cfg) -> str:
     return (f"final return {s['final_return_mean']:.1f} (per seed: {', '.join(f'{x:.1f}' for x in s['final_returns'])}) | "
             f"{s['generations_per_second']:.2f} generations/s | {s['env_steps_per_second']:,.0f} env steps/s | "
             f"compile {s['compile_seconds']:.1f}s{' (cache)' if s.get('compile_from_cache') else ''} | run dir {cfg.run.out_dir}")
@@ -141,36 +139,26 @@ def _solution_name(search: EvolutionConfig) -> str:
     return "best individual ever (by return)" if search.novelty else "best individual of the last generation"
 
 
-def _summary(ctx, history: dict, state) -> dict:
+def summary(ctx, history: dict, state) -> dict:
     return {**search_summary(ctx, history, state), "solution": _solution_name(ctx.cfg.search),
             "episodes": ctx.cfg.search.episodes}
 
 
-def make_program(behaviour_fn: Callable = final_observation) -> Program:
-    """Direct policy search; ``behaviour_fn`` sets novelty search's behaviour characterisation."""
-    return Program(
-        name="evolve",
-        description="Evolve policies: the whole generation loop in one compiled program.",
-        groups=lambda raw: (("problem", "run", SearchProblem), ("search", "search", EvolutionConfig)),
-        build=make_build(behaviour_fn),
-        check=_check,
-        step_name="generation",
-        curve_metrics=("population_returns",),
-        guard_metrics=(),  # an individual's fitness may be anything; the guard watches the solution's parameters
-        update_fields=population_fields,
-        eval_fields=eval_fields,
-        progress_fields=progress_fields,
-        summary=_summary,
-        curves=search_curves,
-        figures=fitness_figure(lambda cfg: f"{cfg.search.strategy} on {cfg.problem.env}"),
-        report=search_report,
-        default_out_dir=lambda cfg: f"runs/evolve_{cfg.search.strategy}_{cfg.problem.env.replace('/', '_')}",
-    )
+def groups(raw: dict):
+    return (("problem", "problem", SearchProblem), ("search", "search", EvolutionConfig))
 
 
-PROGRAM = make_program()
-resolve = functools.partial(driver.resolve, PROGRAM)  # resolve(argv) -> Config
-run = functools.partial(driver.run, PROGRAM)  # run(cfg, write=True) -> RunResult
+def default_out_dir(cfg) -> str:
+    return f"runs/evolve_{cfg.search.strategy}_{cfg.problem.env.replace('/', '_')}"
+
+
+build = make_build()
+figures = fitness_figure(lambda cfg: f"{cfg.search.strategy} on {cfg.problem.env}")
+PROGRAM = program_from_module(
+    __name__, name="evolve", description="Evolve policies: the whole generation loop in one compiled program.",
+    step_name="generation", curve_metrics=("population_returns",),
+    guard_metrics=())  # an individual's fitness may be anything; the guard watches the solution's parameters
+_evolve, resolve, run, main = entries(PROGRAM)
 
 
 def evolve(behaviour_fn: Callable = final_observation, **options):
@@ -179,9 +167,6 @@ def evolve(behaviour_fn: Callable = final_observation, **options):
     Options are the CLI's names with underscores; nothing is written unless ``out_dir`` is given.
     ``behaviour_fn`` (``final_obs -> [B]``) sets novelty search's behaviour characterisation.
     """
-    program = PROGRAM if behaviour_fn is final_observation else make_program(behaviour_fn)
-    return python_entry(program)(**options)
-
-
-def main(argv=None, prog: str = "evolve.py") -> int:
-    return drive(PROGRAM, argv, prog)
+    if behaviour_fn is final_observation:
+        return _evolve(**options)
+    return python_entry(dataclasses.replace(PROGRAM, build=make_build(behaviour_fn)))(**options)

@@ -11,7 +11,6 @@ highest evaluation so far) and ``final/``, saved objectives that
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from pathlib import Path
 
@@ -25,10 +24,9 @@ from jaxrl.objectives import DRIFT_INITS, LEARNED_OBJECTIVES, make_objective, sa
 from jaxrl.objectives.inspect import write_drift_figure
 from jaxrl.parallel import join_batches, to_host
 from jaxrl.programs import train as training
-from jaxrl.programs import driver
-from jaxrl.programs.driver import Built, Program, checked_env, main as drive, python_entry, resolve
-from jaxrl.programs.evolve import (SearchProblem, check_strategy, eval_fields, fitness_figure, population_fields,
-                                   progress_fields, search_curves, search_report, search_summary)
+from jaxrl.programs.driver import Built, checked_env, entries, program_from_module, resolve as resolve_program
+from jaxrl.programs.evolve import (SearchProblem, check_strategy, curves, eval_fields, fitness_figure,  # noqa: F401
+                                   progress_fields, report, search_summary, update_fields)  # hooks shared with evolve
 from jaxrl.training.loop import make_runner
 from jaxrl.training.meta import MetaConfig, make_meta_training
 
@@ -60,10 +58,10 @@ def inner_training_config(problem: SearchProblem, search: MetaTrainConfig, objec
         argv += ["--env-kwargs", ",".join(f"{k}={v}" for k, v in problem.env_kwargs.items())]
     if search.inner_config:
         argv = ["--config", search.inner_config, *argv]
-    return resolve(training.PROGRAM, argv, prog="meta_train.py")
+    return resolve_program(training.PROGRAM, argv, prog="meta_train.py")
 
 
-def _check(cfg) -> None:
+def check(cfg) -> None:
     """Cross-option checks before anything compiles (messages name the flag)."""
     problem, search = cfg.problem, cfg.search
     checked_env(problem.env, problem.env_kwargs)
@@ -115,7 +113,7 @@ def _seed0(state):
     return jax.tree.map(lambda x: np.asarray(x[0]), jax.device_get(state.agent_state.params))
 
 
-def _on_chunk(ctx, chunks_done: int, states, eval_returns, checkpointed: bool) -> None:
+def on_chunk(ctx, chunks_done: int, states, eval_returns, checkpointed: bool) -> None:
     """Saves outer seed 0's search mean as ``final/`` and, when its evaluation is the best so far, as ``best/``."""
     host = to_host(join_batches(states))  # a collective in a multi-process run: every process gathers
     if ctx.run_dir is None:
@@ -135,7 +133,7 @@ def _on_chunk(ctx, chunks_done: int, states, eval_returns, checkpointed: bool) -
                            num_updates=ctx.built.extra["inner_updates"])
 
 
-def _summary(ctx, history: dict, state) -> dict:
+def summary(ctx, history: dict, state) -> dict:
     search = ctx.cfg.search
     best_path = Path(ctx.cfg.run.out_dir) / BEST_DIR / "objective.json"
     best_info = json.loads(best_path.read_text())["info"] if best_path.is_file() else {}
@@ -146,32 +144,19 @@ def _summary(ctx, history: dict, state) -> dict:
             "best_eval_fitness": best_info.get("eval_fitness")}
 
 
-PROGRAM = Program(
-    name="meta_train",
+def groups(raw: dict):
+    return (("problem", "problem", SearchProblem), ("search", "search", MetaTrainConfig))
+
+
+def default_out_dir(cfg) -> str:
+    return f"runs/meta_{cfg.search.objective}_{cfg.problem.env.replace('/', '_')}"
+
+
+figures = fitness_figure(lambda c: f"meta-training {c.search.objective} on {c.problem.env} (fitness = inner PPO return)")
+PROGRAM = program_from_module(
+    __name__, name="meta_train",
     description="Meta-learn a policy objective with evolution strategies; fitness is the final return of whole PPO "
                 "runs, a generation is one compiled program.",
-    groups=lambda raw: (("problem", "run", SearchProblem), ("search", "search", MetaTrainConfig)),
-    build=build,
-    check=_check,
-    step_name="generation",
-    curve_metrics=("population_returns",),
-    guard_metrics=(),
-    update_fields=population_fields,
-    eval_fields=eval_fields,
-    progress_fields=progress_fields,
-    summary=_summary,
-    curves=search_curves,
-    figures=fitness_figure(lambda c: f"meta-training {c.search.objective} on {c.problem.env} (fitness = inner PPO return)"),
-    on_chunk=_on_chunk,
-    report=search_report,
-    default_out_dir=lambda cfg: f"runs/meta_{cfg.search.objective}_{cfg.problem.env.replace('/', '_')}",
-    no_policy="a meta-training run saves an objective, not a policy: train with it (train.py --objective RUN/best)",
-)
-
-meta_train = python_entry(PROGRAM)
-resolve = functools.partial(driver.resolve, PROGRAM)  # resolve(argv) -> Config
-run = functools.partial(driver.run, PROGRAM)  # run(cfg, write=True) -> RunResult
-
-
-def main(argv=None, prog: str = "meta_train.py") -> int:
-    return drive(PROGRAM, argv, prog)
+    step_name="generation", curve_metrics=("population_returns",), guard_metrics=(),
+    no_policy="a meta-training run saves an objective, not a policy: train with it (train.py --objective RUN/best)")
+meta_train, resolve, run, main = entries(PROGRAM)

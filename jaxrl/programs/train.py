@@ -8,7 +8,6 @@ curve) is the driver's (:mod:`jaxrl.programs.driver`).
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import numpy as np
 
@@ -16,8 +15,7 @@ from jaxrl import envs
 from jaxrl.agents import ALGORITHMS
 from jaxrl.config import ConfigError, option
 from jaxrl.io.plots import plot_learning_curves
-from jaxrl.programs import driver
-from jaxrl.programs.driver import Built, Program, checked_env, finite_mean, main as drive, python_entry
+from jaxrl.programs.driver import Built, checked_env, entries, finite_mean, program_from_module
 from jaxrl.training.loop import make_runner
 from jaxrl.training.sweep import grid_label
 
@@ -33,7 +31,7 @@ class TrainOptions:
     eval_stochastic: bool = option(False, "evaluate the stochastic policy instead of its mode")
 
 
-def _groups(raw: dict):
+def groups(raw: dict):
     algo = str(raw.get("algo", "ppo"))
     if algo not in ALGORITHMS:
         raise ConfigError(f"--algo: unknown algorithm {algo!r}; choose from {', '.join(ALGORITHMS)}")
@@ -41,7 +39,7 @@ def _groups(raw: dict):
     return (("experiment", "experiment", TrainOptions), ("algo", f"algorithm ({cls.__name__})", cls))
 
 
-def _check(cfg) -> None:
+def check(cfg) -> None:
     """Cross-option checks that need the environment or several options (messages name the flag)."""
     exp, algo = cfg.experiment, cfg.algo
     env = checked_env(exp.env, exp.env_kwargs)
@@ -78,7 +76,7 @@ def build(cfg) -> Built:
     return Built(env, make_runner(agent, env.default_params, cfg.run.num_chunks), spec.make_hparams(algo))
 
 
-def _update_fields(ctx, metrics: dict) -> dict:
+def update_fields(ctx, metrics: dict) -> dict:
     """Return statistics over seeds of the last finished training episode, and the mean of every other metric."""
     r = metrics["train_return"]
     row = dict(return_mean=r.mean(), return_std=r.std(), return_min=r.min(), return_max=r.max())
@@ -86,22 +84,22 @@ def _update_fields(ctx, metrics: dict) -> dict:
     return row
 
 
-def _eval_fields(ctx, eval_returns) -> dict:
+def eval_fields(ctx, eval_returns) -> dict:
     e = eval_returns.reshape(eval_returns.shape[0], -1).mean(-1)  # [S]
     return dict(eval_return_mean=e.mean(), eval_return_std=e.std())
 
 
-def _progress_fields(ctx, last: dict, eval_returns) -> dict:
+def progress_fields(ctx, last: dict, eval_returns) -> dict:
     return {"return": finite_mean(last.get("train_return", np.nan)), "eval": finite_mean(eval_returns)}
 
 
-def _summary(ctx, history: dict, state) -> dict:
+def summary(ctx, history: dict, state) -> dict:
     exp = ctx.cfg.experiment
     return {"algo": exp.algo, "env": exp.env, "eval_policy": "stochastic" if exp.eval_stochastic else "deterministic",
             "final_train_return_mean": finite_mean(history["train_return"][-1])}
 
 
-def _curves(ctx, history: dict) -> dict:
+def curves(ctx, history: dict) -> dict:
     """``env_steps [U]``, ``train_return [U, G, S]``, ``eval_env_steps [C]``, ``eval_returns [C, G, S, E]``."""
     train_return, eval_returns = history["train_return"], history["eval_returns"]
     steps, chunk_len = ctx.steps_per_update, ctx.built.runner.chunk_len
@@ -110,40 +108,24 @@ def _curves(ctx, history: dict) -> dict:
                 eval_env_steps=eval_updates * steps, eval_returns=eval_returns)
 
 
-def _figures(ctx, curves: dict) -> None:
+def figures(ctx, curves: dict) -> None:
     exp = ctx.cfg.experiment
     plot_learning_curves(ctx.run_dir.path / "learning_curve.png", curves["env_steps"], curves["train_return"],
                          curves["eval_env_steps"], curves["eval_returns"].mean(-1), [grid_label(p) for p in ctx.grid],
                          f"{exp.algo.upper()} on {exp.env}")
 
 
-def _report(s: dict, cfg) -> str:
+def report(s: dict, cfg) -> str:
     return (f"final return {s['final_return_mean']:.1f} (per seed: {', '.join(f'{x:.1f}' for x in s['final_returns'])}) | "
             f"{s['env_steps_per_second']:,.0f} env steps/s | compile {s['compile_seconds']:.1f}s"
             f"{' (cache)' if s.get('compile_from_cache') else ''} | run dir {cfg.run.out_dir}")
 
 
-PROGRAM = Program(
-    name="train",
-    description="Train an agent; seeds and sweeps run together in one compiled program.",
-    groups=_groups,
-    build=build,
-    check=_check,
-    update_fields=_update_fields,
-    eval_fields=_eval_fields,
-    progress_fields=_progress_fields,
-    summary=_summary,
-    curves=_curves,
-    figures=_figures,
-    report=_report,
-    default_out_dir=lambda cfg: f"runs/{cfg.experiment.algo}_{cfg.experiment.env.replace('/', '_')}",
-    curve_metrics=("train_return",),
-)
-
-train = python_entry(PROGRAM)
-resolve = functools.partial(driver.resolve, PROGRAM)  # resolve(argv) -> Config
-run = functools.partial(driver.run, PROGRAM)  # run(cfg, write=True) -> RunResult
+def default_out_dir(cfg) -> str:
+    return f"runs/{cfg.experiment.algo}_{cfg.experiment.env.replace('/', '_')}"
 
 
-def main(argv=None, prog: str = "train.py") -> int:
-    return drive(PROGRAM, argv, prog)
+PROGRAM = program_from_module(
+    __name__, name="train", description="Train an agent; seeds and sweeps run together in one compiled program.",
+    curve_metrics=("train_return",))
+train, resolve, run, main = entries(PROGRAM)

@@ -18,7 +18,6 @@ checkpoint). Everything specific to an environment comes from its
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import numpy as np
@@ -31,8 +30,7 @@ from jaxrl.envs.levels.spaces import LEVEL_SPACES
 from jaxrl.evaluation.rollout import play_levels
 from jaxrl.io.images import image_grid, level_at, level_grid, plot_solve_rates, save_buffer_levels, save_image
 from jaxrl.parallel import to_host
-from jaxrl.programs import driver
-from jaxrl.programs.driver import Built, Program, main as drive, python_entry
+from jaxrl.programs.driver import Built, entries, program_from_module
 from jaxrl.training.loop import make_runner
 from jaxrl.training.paired import make_paired
 from jaxrl.training.ued import make_ued, ued_hparams
@@ -50,12 +48,12 @@ class LevelOptions:
     max_steps: int = option(250, "maze time limit (Maze only; CartPole-v1 keeps its 500 steps)", minimum=1)
 
 
-def _finalize(cfg):
+def finalize(cfg):
     """PPO's environments are the curriculum's levels: ``num_envs`` is ``num_levels``."""
     return cfg.replace_group("ppo", num_envs=cfg.curriculum.num_levels)
 
 
-def _check(cfg) -> None:
+def check(cfg) -> None:
     levels, cur, ppo = cfg.levels, cfg.curriculum, cfg.ppo
     for error in (validate_curriculum(cur), validate_ppo(ppo, None, levels.total_timesteps)):
         if error:
@@ -94,11 +92,11 @@ def _per_level(ctx, eval_returns) -> np.ndarray:
     return eval_returns.reshape(eval_returns.shape[0], len(ctx.built.extra["names"]), -1)
 
 
-def _update_fields(ctx, metrics: dict) -> dict:
+def update_fields(ctx, metrics: dict) -> dict:
     return {k: float(np.mean(v)) for k, v in metrics.items()}
 
 
-def _eval_fields(ctx, eval_returns) -> dict:
+def eval_fields(ctx, eval_returns) -> dict:
     returns = _per_level(ctx, eval_returns)
     solve = (returns > ctx.built.extra["space"].solved_return).mean(-1)  # [S, L]
     row = dict(eval_return_mean=float(returns.mean()), eval_solve_rate=float(solve.mean()))
@@ -106,7 +104,7 @@ def _eval_fields(ctx, eval_returns) -> dict:
     return row
 
 
-def _progress_fields(ctx, last: dict, eval_returns) -> dict:
+def progress_fields(ctx, last: dict, eval_returns) -> dict:
     solve = (eval_returns > ctx.built.extra["space"].solved_return).mean()
     return {"solve": float(solve), "score": float(np.mean(last.get("level_score", np.nan)))}
 
@@ -117,7 +115,7 @@ def _solve_rates(ctx, eval_returns) -> np.ndarray:
     return (per_level > ctx.built.extra["space"].solved_return).mean(-1)
 
 
-def _summary(ctx, history: dict, state) -> dict:
+def summary(ctx, history: dict, state) -> dict:
     names = ctx.built.extra["names"]
     solve = _solve_rates(ctx, history["eval_returns"])[-1].reshape(-1, len(names))  # [M, L]
     return {"method": ctx.cfg.curriculum.method, "env": ctx.cfg.levels.env,
@@ -126,7 +124,7 @@ def _summary(ctx, history: dict, state) -> dict:
             "solve_rate_mean": float(solve.mean())}
 
 
-def _curves(ctx, history: dict) -> dict:
+def curves(ctx, history: dict) -> dict:
     """``eval_env_steps [C]``, ``eval_returns [C, G, S, L, E]``, ``level_names [L]``."""
     eval_returns = history["eval_returns"]
     per_level = eval_returns.reshape(*eval_returns.shape[:3], len(ctx.built.extra["names"]), -1)
@@ -135,7 +133,7 @@ def _curves(ctx, history: dict) -> dict:
                 level_names=np.asarray(ctx.built.extra["names"]))
 
 
-def _figures(ctx, curves: dict) -> None:
+def figures(ctx, curves: dict) -> None:
     extra, cfg = ctx.built.extra, ctx.cfg
     solve = (curves["eval_returns"] > extra["space"].solved_return).mean(-1)  # [C, G, S, L]
     plot_solve_rates(ctx.run_dir.path / "solve_rate_curve.png", curves["eval_env_steps"],
@@ -152,7 +150,7 @@ def first_seed_to_host(tree):
     return to_host(jax.tree.map(lambda x: x[:1], tree))
 
 
-def _on_chunk(ctx, chunks_done: int, states, eval_returns, checkpointed: bool) -> None:
+def on_chunk(ctx, chunks_done: int, states, eval_returns, checkpointed: bool) -> None:
     """At every checkpoint, seed 0's highest-scoring buffer levels as ``buffer_levels/chunk_NNN.png``."""
     if not checkpointed or ctx.cfg.curriculum.method not in BUFFER_METHODS:
         return
@@ -175,7 +173,7 @@ def held_out_trajectories(agent, env, space, eval_levels, params, key) -> tuple[
     return image_grid(images, len(images), 6), np.asarray(returns)
 
 
-def _artifacts(ctx, state) -> None:
+def artifacts(ctx, state) -> None:
     """Seed 0's final buffer levels and its final policy's paths on the held-out levels."""
     extra, cfg = ctx.built.extra, ctx.cfg
     space = extra["space"]
@@ -197,37 +195,22 @@ def _artifacts(ctx, state) -> None:
                                                           for n, r in zip(names, returns)))
 
 
-def _report(s: dict, cfg) -> str:
+def report(s: dict, cfg) -> str:
     return (f"{s['method']} on {s['env']}: held-out solve rate {s['solve_rate_mean']:.3f} "
             f"({', '.join(f'{k} {v:.2f}' for k, v in s['held_out_solve_rate'].items())}); results in {cfg.run.out_dir}")
 
 
-PROGRAM = Program(
-    name="ued",
+def groups(raw: dict):
+    return (("levels", "levels", LevelOptions), ("curriculum", "curriculum", CurriculumConfig), ("ppo", "ppo", PPOConfig))
+
+
+def default_out_dir(cfg) -> str:
+    return f"runs/ued_{cfg.curriculum.method}_{cfg.levels.env}"
+
+
+PROGRAM = program_from_module(
+    __name__, name="ued",
     description="Environment-design curricula (DR, PLR, robust PLR, ACCEL, PAIRED) with PPO in one compiled program.",
-    groups=lambda raw: (("levels", "levels", LevelOptions), ("curriculum", "curriculum", CurriculumConfig),
-                        ("ppo", "ppo", PPOConfig)),
-    build=build,
     skip=frozenset({"num_envs"}),  # PPO's envs are the curriculum's num_levels
-    run_defaults={"num_chunks": 10, "eval_episodes": 8},
-    finalize=_finalize,
-    check=_check,
-    update_fields=_update_fields,
-    eval_fields=_eval_fields,
-    progress_fields=_progress_fields,
-    summary=_summary,
-    curves=_curves,
-    figures=_figures,
-    on_chunk=_on_chunk,
-    artifacts=_artifacts,
-    report=_report,
-    default_out_dir=lambda cfg: f"runs/ued_{cfg.curriculum.method}_{cfg.levels.env}",
-)
-
-ued = python_entry(PROGRAM)
-resolve = functools.partial(driver.resolve, PROGRAM)  # resolve(argv) -> Config
-run = functools.partial(driver.run, PROGRAM)  # run(cfg, write=True) -> RunResult
-
-
-def main(argv=None, prog: str = "ued.py") -> int:
-    return drive(PROGRAM, argv, prog)
+    run_defaults={"num_chunks": 10, "eval_episodes": 8})
+ued, resolve, run, main = entries(PROGRAM)
