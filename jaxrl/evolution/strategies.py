@@ -31,12 +31,12 @@ import jax
 import jax.numpy as jnp
 import optax
 from evosax.algorithms.distribution_based import open_es
-from flax import struct
 from evosax.core.fitness_shaping import (
     centered_rank_fitness_shaping_fn,
     identity_fitness_shaping_fn,
     standardize_fitness_shaping_fn,
 )
+from flax import struct
 
 STRATEGIES = ("openai_es", "snes", "cma_es", "ga")
 # Only OpenAI-ES takes a user fitness shaping: SNES and CMA-ES apply their own
@@ -135,6 +135,10 @@ class TracedOpenES(ea.Open_ES):
         # ``_tell`` steps with ``optax.adam(params.learning_rate)``.
         super().__init__(population_size, solution, use_antithetic_sampling=True, optimizer=optax.adam(1.0),
                          fitness_shaping_fn=fitness_shaping_fn)
+
+    @property
+    def _default_params(self) -> OpenESParams:  # evosax's Open_ES defaults: std 1, step size 1e-3
+        return OpenESParams(std=jnp.asarray(1.0, jnp.float32), learning_rate=jnp.asarray(1e-3, jnp.float32))
 
     def _init(self, key, params: OpenESParams):
         return super()._init(key, params).replace(std=params.std)
