@@ -229,7 +229,7 @@ def test_run_directory_resume_bit_exact_and_saved_policy(tmp_path):
     assert len(summary["final_returns"]) == 2 and summary["env_steps_per_generation"] == 8 * 2 * 30
     for name in ("config.yaml", "metrics.jsonl", "curves.npz", "fitness_curve.png", "reproducibility.json"):
         assert (ref / name).is_file(), name
-    assert np.load(ref / "curves.npz")["population_returns"].shape == (6, 2, 8)
+    assert np.load(ref / "curves.npz")["population_returns"].shape == (6, 1, 2, 8)  # [generations, grid, seeds, population]
 
     # An interrupted run: the newest checkpoint and the rows after the previous one are lost.
     shutil.copytree(ref, resumed)

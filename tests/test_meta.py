@@ -7,7 +7,7 @@ from jaxrl import envs
 from jaxrl.agents.ppo import PPOConfig, hparams_from_config, make_ppo
 from jaxrl.evolution import evolution_hparams
 from jaxrl.training.loop import make_runner
-from jaxrl.training.meta import MetaConfig, make_inner_fitness, make_meta_training, population_fitness
+from jaxrl.objectives.meta import MetaConfig, make_inner_fitness, make_meta_training, population_fitness
 
 
 def _probe_problem():

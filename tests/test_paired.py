@@ -9,8 +9,8 @@ from jaxrl.envs import FlattenObservation
 from jaxrl.envs.levels.editor import MazeEditor, level_from_editor_obs
 from jaxrl.envs.levels.maze import Maze, level_from_strings
 from jaxrl.curricula import CurriculumConfig
-from jaxrl.training.paired import make_paired, paired_regret, with_terminal_reward
-from jaxrl.training.ued import ued_hparams
+from jaxrl.curricula.paired import make_paired, paired_regret, with_terminal_reward
+from jaxrl.curricula.ued import ued_hparams
 from jaxrl.types import Transition
 
 KEY = jax.random.PRNGKey(0)

@@ -12,7 +12,7 @@ from jaxrl.curricula import CurriculumConfig
 from jaxrl.envs import FlattenObservation
 from jaxrl.envs.levels.maze import Maze, generate_level, level_from_strings, mutate_level
 from jaxrl.training.loop import make_train
-from jaxrl.training.ued import make_ued, ued_hparams
+from jaxrl.curricula.ued import make_ued, ued_hparams
 
 SIZE = 5
 EVAL_MAZES = ((">....", ".....", ".....", ".....", "....G"), ("....G", ".....", "..#..", ".....", "^...."))
@@ -134,9 +134,9 @@ def test_entry_point_runs_cartpole_physics_levels(tmp_path, capsys):
     assert main(argv) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert list(summary["held_out_solve_rate"]) == list(CARTPOLE_HELD_OUT)
-    returns = np.load(run / "curves.npz")["eval_returns"]  # [C, S, L, E]
-    assert returns.shape == (2, 2, len(CARTPOLE_HELD_OUT), 1)
-    solved = (returns[-1] > 475.0).mean(-1)  # [S, L]
+    returns = np.load(run / "curves.npz")["eval_returns"]  # [C, G, S, L, E]
+    assert returns.shape == (2, 1, 2, len(CARTPOLE_HELD_OUT), 1)
+    solved = (returns[-1, 0] > 475.0).mean(-1)  # [S, L]
     assert summary["held_out_solve_rates"]["Default"] == [float(x) for x in solved[:, 0]]
     for name in ("held_out_levels.png", "buffer_levels.png", "solve_rate_curve.png"):
         assert (run / name).is_file(), name

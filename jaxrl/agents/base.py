@@ -18,7 +18,9 @@ class Agent(NamedTuple):
             observations (used for evaluation and by saved policies). For a
             recurrent agent ``(params, obs, key, deterministic, policy_state)
             -> (action, policy_state)``: the state after processing ``obs``,
-            to be reset to the initial state where the episode ended.
+            to be reset to the initial state where the episode ended. None
+            for an agent whose state holds no policy (the meta-search over
+            objectives: its program says what it saves instead).
         num_updates: number of ``update`` calls in a full run (static).
         env_steps_per_update: environment steps one ``update`` takes (static).
         env: the vectorised training environment.
@@ -35,7 +37,7 @@ class Agent(NamedTuple):
     init: Callable
     update: Callable
     evaluate: Callable
-    act: Callable
+    act: Callable | None
     num_updates: int
     env_steps_per_update: int
     env: Any

@@ -1,7 +1,7 @@
 """Environment-design curricula: DR, PLR, robust PLR and ACCEL over levels that are env params.
 
 PAIRED, which designs levels with a trained adversary instead of sampling them, is
-:mod:`jaxrl.training.paired`; the UED iteration around PPO is :mod:`jaxrl.training.ued`.
+:mod:`jaxrl.curricula.paired`; the UED iteration around PPO is :mod:`jaxrl.curricula.ued`.
 """
 from jaxrl.curricula.buffer import (
     LevelBuffer,

@@ -41,7 +41,7 @@ from jaxrl.envs.core import select_tree
 
 METHODS = ("dr", "plr", "robust_plr", "accel")
 BUFFER_METHODS = ("plr", "robust_plr", "accel")  # the methods that keep a PLR level buffer
-UED_METHODS = METHODS + ("paired",)  # PAIRED designs levels with a trained adversary: jaxrl.training.paired
+UED_METHODS = METHODS + ("paired",)  # PAIRED designs levels with a trained adversary: jaxrl.curricula.paired
 NEW, REPLAY, MUTATE = 0, 1, 2  # LevelInfo.kind
 
 
@@ -160,7 +160,7 @@ def make_curriculum(cfg: CurriculumConfig, generate: Callable, mutate: Callable 
     if error:
         raise ValueError(error)
     if cfg.method not in METHODS:
-        raise ValueError(f"{cfg.method} is not a level-sampling curriculum; see jaxrl.training.paired.make_paired")
+        raise ValueError(f"{cfg.method} is not a level-sampling curriculum; see jaxrl.curricula.paired.make_paired")
     if cfg.method == "accel" and mutate is None:
         raise ValueError("accel needs a level mutator")
     num = cfg.num_levels

@@ -3,7 +3,7 @@
 ``python experiments/meta_train.py --objective lpo --env CartPole-v1 --population 64 --generations 300``;
 ``from jaxrl import meta_train``. The fitness of a candidate objective is the
 final return of complete inner PPO runs; a generation (population x seeds of
-full trainings) is one update of the shared loop (:mod:`jaxrl.training.meta`).
+full trainings) is one update of the shared loop (:mod:`jaxrl.objectives.meta`).
 What it writes beside the driver's outputs: ``best/`` (the search mean with the
 highest evaluation so far) and ``final/``, saved objectives that
 ``train.py --objective DIR`` reads.
@@ -28,7 +28,7 @@ from jaxrl.programs.driver import Built, checked_env, entries, program_from_modu
 from jaxrl.programs.evolve import (SearchProblem, check_strategy, curves, eval_fields, fitness_figure,  # noqa: F401
                                    progress_fields, report, search_summary, update_fields)  # hooks shared with evolve
 from jaxrl.training.loop import make_runner
-from jaxrl.training.meta import MetaConfig, make_meta_training
+from jaxrl.objectives.meta import MetaConfig, make_meta_training
 
 BEST_DIR, FINAL_DIR = "best", "final"
 

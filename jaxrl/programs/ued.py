@@ -32,8 +32,8 @@ from jaxrl.io.images import image_grid, level_at, level_grid, plot_solve_rates, 
 from jaxrl.parallel import to_host
 from jaxrl.programs.driver import Built, entries, program_from_module
 from jaxrl.training.loop import make_runner
-from jaxrl.training.paired import make_paired
-from jaxrl.training.ued import make_ued, ued_hparams
+from jaxrl.curricula.paired import make_paired
+from jaxrl.curricula.ued import make_ued, ued_hparams
 
 LEVEL_ENVS = tuple(LEVEL_SPACES)
 

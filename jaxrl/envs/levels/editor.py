@@ -5,7 +5,7 @@ it lands on the goal), each of the next ``num_walls`` steps a wall (ignored
 on the goal or the start). The episode terminates after ``num_walls + 2``
 steps with reward 0: PAIRED's regret is known only after the protagonist and
 antagonist have played the level, and is given to the adversary then (see
-:mod:`jaxrl.training.paired`).
+:mod:`jaxrl.curricula.paired`).
 
 Observation ``[3 * H * W + num_walls + 2]``: walls, goal and start as flat
 ``H x W`` planes, then the step one-hot. The level is read back from the last

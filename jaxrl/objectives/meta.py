@@ -123,9 +123,6 @@ def make_meta_training(cfg: MetaConfig, inner_agent: Agent, env_params, base_hpa
         keys = jax.random.split(key, eval_seeds)
         return fitness_transform(jax.vmap(lambda k: run(k, state.params))(keys))
 
-    def act(params, obs, key, deterministic=True):
-        raise TypeError("a meta-training run learns an objective, not a policy: train with --objective DIR")
-
     steps = cfg.population * cfg.seeds_per_member * inner_agent.num_updates * inner_agent.env_steps_per_update
-    return Agent(init, update, evaluate, act, int(generations), int(steps), inner_agent.env,
+    return Agent(init, update, evaluate, None, int(generations), int(steps), inner_agent.env,
                  policy_of=lambda state: (state.params, ()))  # the objective evaluation trains with; no env state

@@ -13,7 +13,7 @@ One iteration:
 
 Each of the three is PPO used through its two halves (:class:`~jaxrl.agents.ppo.PPOPieces`);
 evaluation plays the protagonist on the held-out levels. The hyperparameters are a
-:class:`~jaxrl.training.ued.UEDHParams` (all three learn with ``hp.ppo``; ``hp.curriculum`` is
+:class:`~jaxrl.curricula.ued.UEDHParams` (all three learn with ``hp.ppo``; ``hp.curriculum`` is
 unused), the one hparams type of every curriculum program.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from jaxrl.envs import FlattenObservation
 from jaxrl.envs.core import Env
 from jaxrl.envs.levels.editor import MazeEditor, level_from_editor_obs
 from jaxrl.losses import gae_advantages
-from jaxrl.training.ued import UEDHParams
+from jaxrl.curricula.ued import UEDHParams
 
 
 class PAIREDState(NamedTuple):
@@ -76,7 +76,7 @@ def make_paired(ppo_cfg: PPOConfig, num_levels: int, env: Env, total_timesteps: 
     one editor episode (``num_walls + 2`` steps) per env, learnt in one minibatch per epoch.
 
     Returns:
-        an :class:`Agent` (state :class:`PAIREDState`, hparams :class:`~jaxrl.training.ued.UEDHParams`) whose
+        an :class:`Agent` (state :class:`PAIREDState`, hparams :class:`~jaxrl.curricula.ued.UEDHParams`) whose
         ``evaluate`` returns the protagonist's ``[L * num_eval_episodes]`` held-out returns, level-major.
     """
     if ppo_cfg.normalize_obs:
