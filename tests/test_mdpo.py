@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from test_probes import train_probe
 
-from jaxrl.experiment import train
+from jaxrl.programs.train import train
 from jaxrl.losses.mdpo import mdpo_loss, mdpo_step_size
 from jaxrl.objectives import FIXED_OBJECTIVES, PolicyLossInputs, get_objective
 

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl.experiment import main as train_main
+from jaxrl.programs.train import main as train_main
 from jaxrl.losses.drift import dpo_drift, drift_policy_loss, lpo_features, ppo_clip_drift, ta_lpo_features
 from jaxrl.losses.ppo import clipped_surrogate_loss
 from jaxrl.objectives import DPO, PPO_CLIP, PolicyLossInputs, load_objective, make_objective, save_objective

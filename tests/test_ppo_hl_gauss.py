@@ -9,7 +9,7 @@ from test_probes import train_probe
 
 from jaxrl import envs
 from jaxrl.agents.ppo import PPOConfig, make_network, value_from_critic
-from jaxrl.experiment import main, train
+from jaxrl.programs.train import main, train
 
 HL = dict(value_loss="hl_gauss", clip_value=False)
 
@@ -68,7 +68,7 @@ def test_hl_gauss_ppo_learns_cartpole():
                    total_timesteps=40_960, num_seeds=2, num_chunks=2, eval_episodes=4, quiet=True)
     returns = np.asarray(result.summary["final_returns"])
     assert np.all(returns > 100.0), returns
-    assert np.all(np.isfinite(result.train_returns))
+    assert np.all(np.isfinite(result.curves["train_return"]))
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 
 from jaxrl import envs
 from jaxrl.agents.pqn import PQNConfig, make_network, make_pqn, pqn_hparams, q_from_output
-from jaxrl.experiment import main, train
+from jaxrl.programs.train import main, train
 from jaxrl.io import load_policy
 from jaxrl.losses import q_lambda_returns
 from jaxrl.training.loop import make_train

@@ -10,7 +10,7 @@ import pytest
 
 from jaxrl import envs
 from jaxrl.agents.ppo import PPOConfig, hparams_from_config, make_ppo
-from jaxrl.experiment import main
+from jaxrl.programs.train import main
 from jaxrl.io import load_policy
 from jaxrl.networks.distributions import Categorical
 from jaxrl.networks.recurrent import RecurrentActorCritic, initial_core_state, reset_where, unroll

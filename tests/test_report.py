@@ -12,7 +12,7 @@ import pytest
 
 from jaxrl.evaluation.report import REPORT_FILES
 from jaxrl.evaluation.report_cli import main as report_main
-from jaxrl.experiment import main as train_main
+from jaxrl.programs.train import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
 EVALUATE = [sys.executable, str(ROOT / "experiments" / "evaluate.py")]
@@ -144,7 +144,7 @@ def test_unknown_environment_cannot_be_normalised(runs, tmp_path, capsys):
 def test_report_of_curriculum_runs_scores_held_out_solve_rates(tmp_path, capsys):
     """Curriculum runs (ued.py) enter the same report: each held-out level is a task and a seed's
     score is its solve rate there, aggregated without a score table."""
-    from jaxrl.curricula.experiment import main as ued_main
+    from jaxrl.programs.ued import main as ued_main
     from jaxrl.evaluation.report import load_groups
 
     tiny = ["--env", "CartPole-v1", "--num-seeds", "3", "--total-timesteps", str(4 * 16 * 2), "--num-levels", "4",

@@ -191,7 +191,7 @@ def test_sac_learns_pendulum_quickly():
 
 
 def test_saved_sac_policy_acts_in_bounds(tmp_path):
-    from jaxrl.experiment import main
+    from jaxrl.programs.train import main
     from jaxrl.io.policy import load_policy
 
     out = tmp_path / "run"
@@ -209,7 +209,7 @@ def test_saved_sac_policy_acts_in_bounds(tmp_path):
 
 
 def test_cli_refuses_mismatched_action_spaces_before_writing(tmp_path, capsys):
-    from jaxrl.experiment import main
+    from jaxrl.programs.train import main
 
     for algo, env in (("sac", "CartPole-v1"), ("dqn", "Pendulum-v1")):
         out = tmp_path / algo
