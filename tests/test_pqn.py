@@ -1,13 +1,15 @@
 """PQN: Q(lambda) targets by hand, probe environments with known Q values, seed
 invariance, the CLI path (run directory, saved policy, bad input) and a short
 learning run on CartPole."""
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxrl import envs
-from jaxrl.agents.pqn import PQNConfig, make_network, make_pqn, pqn_hparams, q_from_output
+from jaxrl.agents.pqn import PQNConfig, PQNHParams, make_network, make_pqn, pqn_hparams, q_from_output
 from jaxrl.programs.train import main, train
 from jaxrl.io import load_policy
 from jaxrl.losses import q_lambda_returns
@@ -103,12 +105,20 @@ PROBE_BASE = dict(
 )
 
 
+@functools.lru_cache(maxsize=None)
+def _compiled_probe(name, total_timesteps, static):
+    """One compiled program per probe and static configuration; traced hyperparameters (gamma, q_lambda,
+    reward_scale, ...) are arguments, so tests that differ only in those share the compile."""
+    cfg = PQNConfig(**{**PROBE_BASE, **dict(static)})
+    env = envs.make("probe/" + name)
+    return env, jax.jit(make_train(make_pqn(cfg, env, total_timesteps), env.default_params))
+
+
 def train_probe(name, total_timesteps, seeds=2, **overrides):
     """Trains PQN on ``probe/name``; returns ``q(params, obs) -> [N, A]`` and each seed's params."""
     cfg = PQNConfig(**{**PROBE_BASE, **overrides})
-    env = envs.make("probe/" + name)
-    agent = make_pqn(cfg, env, total_timesteps)
-    train_fn = jax.jit(make_train(agent, env.default_params))
+    static = tuple(sorted((k, v) for k, v in overrides.items() if k not in PQNHParams._fields))
+    env, train_fn = _compiled_probe(name, total_timesteps, static)
     params = []
     for key in jax.random.split(jax.random.PRNGKey(0), seeds):
         runner_state, metrics = train_fn(key, pqn_hparams(cfg))
@@ -142,13 +152,15 @@ def test_probe_action_values_and_greedy_policy():
         assert list(values.argmax(-1)) == [0, 1]
 
 
-@pytest.mark.parametrize("q_lambda", [0.0, 0.95])
-def test_probe_truncation_bootstraps_through_time_limit(q_lambda):
+@pytest.mark.parametrize("q_lambda, value_loss", [(0.0, "mse"), (0.95, "mse"), (0.95, "hl_gauss")])
+def test_probe_truncation_bootstraps_through_time_limit(q_lambda, value_loss):
     """Reward 1 (scaled by 0.1) forever, cut every 5 steps by a truncation: Q = 0.1 / (1 - 0.9) = 1 for
     both actions. Treating the limit as terminal gives at most 0.1 * sum_{k<5} 0.9^k = 0.41.
     (Bootstrapping from the next episode's first observation would also give 1 here, as every
-    observation is the same; the Q(lambda) tests above pin that case.)"""
-    q, params = train_probe("TruncatedConstantReward", 8192, gamma=0.9, q_lambda=q_lambda, reward_scale=0.1)
+    observation is the same; the Q(lambda) tests above pin that case.) With the HL-Gauss head the
+    value is read back from the categorical Q head (support [-1, 3], bins 0.1 wide)."""
+    head = dict(value_loss=value_loss, value_min=-1.0, value_max=3.0, value_bins=41) if value_loss == "hl_gauss" else {}
+    q, params = train_probe("TruncatedConstantReward", 8192, gamma=0.9, q_lambda=q_lambda, reward_scale=0.1, **head)
     for p in params:
         np.testing.assert_allclose(q(p, [[0.0]]), [[1.0, 1.0]], atol=0.03)
 
@@ -200,16 +212,17 @@ def test_run_directory_and_saved_greedy_policy(tmp_path):
     assert policy(obs, jax.random.PRNGKey(1), deterministic=False).shape == (5,)
 
 
-@pytest.mark.parametrize("value_loss, total_timesteps", [("mse", 120_000), ("hl_gauss", 200_000)])
-def test_learns_cartpole(value_loss, total_timesteps):
+def test_learns_cartpole():
     """PQN's CartPole settings (32 envs x 64 steps, 4 epochs x 16 minibatches, LayerNorm, rewards
-    scaled by 0.1) with 128-128 layers and lr 1e-3, 2 seeds: the final greedy policy's return is far
-    above a random policy's (about 22). HL-Gauss learns more slowly here, hence its longer run."""
-    cfg = PQNConfig(hidden_sizes=(128, 128), lr=1e-3, end_epsilon=0.2, exploration_fraction=0.2, reward_scale=0.1,
-                    value_loss=value_loss, value_min=-1.0, value_max=11.0)
+    scaled by 0.1) with 128-128 layers and lr 1e-3, 2 seeds of 40k steps: the final greedy policy's
+    return is far above a random policy's (about 22). Over 6 seeds this run ends at 293 to 500.
+    (The HL-Gauss head is checked against the known Q values of the truncation probe above.)"""
+    cfg = PQNConfig(hidden_sizes=(128, 128), lr=1e-3, end_epsilon=0.2, exploration_fraction=0.2, reward_scale=0.1)
     env = envs.make("CartPole-v1")
-    agent = make_pqn(cfg, env, total_timesteps)
-    train_fn = jax.jit(jax.vmap(make_train(agent, env.default_params, evaluate_each_chunk=True), in_axes=(0, None)))
-    _, metrics = train_fn(jax.random.split(jax.random.PRNGKey(0), 2), pqn_hparams(cfg))
-    final = np.asarray(metrics["eval_returns"])[:, -1].mean(-1)  # [seeds]
-    assert np.all(final > 150), final
+    agent = make_pqn(cfg, env, 40_000)
+    train_fn = jax.jit(make_train(agent, env.default_params, evaluate_each_chunk=True))  # one seed per call
+    final = []
+    for key in jax.random.split(jax.random.PRNGKey(0), 2):
+        _, metrics = train_fn(key, pqn_hparams(cfg))
+        final.append(float(np.asarray(metrics["eval_returns"])[-1].mean()))
+    assert np.all(np.array(final) > 150), final
