@@ -81,16 +81,16 @@ def test_point_estimates_equal_rliable(runs, tasks):
 
 def test_bootstrap_intervals_agree_with_rliable():
     """Both resample with independent random streams, so the interval ends differ by
-    Monte-Carlo error only: with 20k replications each, the ends of a 95% interval of
+    Monte-Carlo error only: with 5k replications each, the ends of a 95% interval of
     the IQM of 12 runs x 4 tasks agree to within 5% of the interval's width (measured
-    differences are about 1%)."""
+    over 3 x 8 pairs of random streams: at most 3%)."""
     scores = _random_scores(1, 12, 4)
     np.random.seed(0)
     ref_points, ref_cis = rly.get_interval_estimates(
-        {"m": scores}, lambda s: np.array([rmetrics.aggregate_iqm(s), rmetrics.aggregate_optimality_gap(s)]), reps=20_000
+        {"m": scores}, lambda s: np.array([rmetrics.aggregate_iqm(s), rmetrics.aggregate_optimality_gap(s)]), reps=5000
     )
     ours = stats.interval_estimate(
-        jax.random.PRNGKey(0), lambda s: jnp.stack([stats.aggregate_iqm(s), stats.aggregate_optimality_gap(s)]), scores, reps=20_000
+        jax.random.PRNGKey(0), lambda s: jnp.stack([stats.aggregate_iqm(s), stats.aggregate_optimality_gap(s)]), scores, reps=5000
     )
     np.testing.assert_allclose(ours.point, ref_points["m"], rtol=1e-5)
     width = ref_cis["m"][1] - ref_cis["m"][0]
@@ -99,10 +99,12 @@ def test_bootstrap_intervals_agree_with_rliable():
 
 
 def test_probability_of_improvement_interval_agrees_with_rliable():
+    """2k replications each (rliable's pairwise comparison is the slow side): the interval ends agree
+    to within 8% of the width (measured over 3 x 8 pairs of random streams: at most 5.6%, std 1.6%)."""
     x, y = _random_scores(2, 10, 3), _random_scores(3, 8, 3) * 0.8
     np.random.seed(1)
-    ref_point, ref_ci = rly.get_interval_estimates({"x,y": [x, y]}, rmetrics.probability_of_improvement, reps=5000)
-    ours = stats.interval_estimate(jax.random.PRNGKey(1), stats.probability_of_improvement, x, y, reps=5000)
+    ref_point, ref_ci = rly.get_interval_estimates({"x,y": [x, y]}, rmetrics.probability_of_improvement, reps=2000)
+    ours = stats.interval_estimate(jax.random.PRNGKey(1), stats.probability_of_improvement, x, y, reps=2000)
     np.testing.assert_allclose(ours.point, ref_point["x,y"], rtol=1e-5)
     ref_low, ref_high = np.ravel(ref_ci["x,y"])
     width = ref_high - ref_low
