@@ -94,9 +94,10 @@ def _train_probe(recurrent: str, seeds: int = 2):
 
 
 @pytest.mark.slow
-def test_memory_probe_gru_solves_and_feedforward_stays_at_chance():
-    """Remember the cue: optimal return 1, a memoryless policy 0.5 in expectation (256 episodes: std 0.03)."""
-    np.testing.assert_array_less(0.95, _train_probe("gru"))
+def test_memory_probe_feedforward_stays_at_chance():
+    """Remember the cue: optimal return 1, a memoryless policy 0.5 in expectation (256 episodes: std 0.03).
+    The feedforward policy, trained as the GRU one is, stays at chance; the GRU policy trained with the same
+    settings solves the probe in test_cli_run_and_saved_recurrent_policy (return 1 in each of 128 episodes)."""
     assert np.all(_train_probe("none") < 0.6)
 
 
@@ -144,7 +145,8 @@ def test_bad_recurrent_options_are_one_line(argv, flag, hint, capsys, tmp_path):
 @pytest.mark.slow
 def test_cli_run_and_saved_recurrent_policy(tmp_path):
     """Train from the CLI, reload the policy, and play episodes with the state carried and reset by hand:
-    the saved GRU policy names the cue it saw three steps earlier."""
+    the saved GRU policy names the cue it saw three steps earlier (every one of 64 x 2 episodes, where a
+    memoryless policy scores 0.5 per episode in expectation: test_memory_probe_feedforward_stays_at_chance)."""
     out = tmp_path / "run"
     assert main(["--algo", "ppo", "--env", PROBE, "--recurrent", "gru", "--core-size", "32", "--hidden-sizes", "32",
                  "--num-envs", "16", "--rollout-len", "16", "--num-minibatches", "4", "--lr", "1e-3", "--ent-coef", "0",
