@@ -145,6 +145,9 @@ class Program:
             chunk; ``states`` are the device states of the member batches (called on every process, so it may gather; ``ctx.run_dir``
             is None where nothing is written).
         artifacts: optional ``(ctx, final state) -> None``: extra outputs at the end (every process).
+        unbatched_single_member: run a one-member program without the member ``vmap``
+            (:func:`jaxrl.training.loop.map_members`: faster for small per-step work on CPU, equal to float32
+            rounding); off keeps the vmapped program whatever the member count.
         no_policy: empty if the run's members hold a policy (:func:`jaxrl.agents.base.policy_parts` of their
             state, which ``load_policy`` returns); otherwise what the run saves instead.
         report: ``(summary, cfg) -> str``: the entry point's last line.
@@ -174,6 +177,7 @@ class Program:
     on_chunk: Callable | None = None
     artifacts: Callable | None = None
     no_policy: str = ""
+    unbatched_single_member: bool = False
 
 
 HOOKS = ("groups", "build", "check", "finalize", "update_fields", "eval_fields", "progress_fields", "summary", "curves",
@@ -488,8 +492,9 @@ def run(program: Program, cfg: Config, write: bool = True, log=print) -> RunResu
     num_devices, batch_size = plan_members(opts.devices, num_seeds, num_grid, opts.seed_batch)
     num_batches = num_members // batch_size  # sequential batches of one compiled program
     placement = MemberPlacement.on(num_devices)  # members sharded over devices
-    init_fn = placement.jit(map_members(runner.init, (0, 0)), (0, 0))
-    chunk_fn = placement.jit(map_members(runner.run_chunk, (0, 0, None)), (0, 0, None), donate_argnums=0)
+    map_fn = map_members if program.unbatched_single_member else jax.vmap
+    init_fn = placement.jit(map_fn(runner.init, (0, 0)), (0, 0))
+    chunk_fn = placement.jit(map_fn(runner.run_chunk, (0, 0, None)), (0, 0, None), donate_argnums=0)
     key_batches = [placement.put(k) for k in split_members(keys, num_batches)]  # each process: its own shards
     hparam_batches = [placement.put(h) for h in split_members(hparams, num_batches)]
 

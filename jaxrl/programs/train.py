@@ -127,5 +127,5 @@ def default_out_dir(cfg) -> str:
 
 PROGRAM = program_from_module(
     __name__, name="train", description="Train an agent; seeds and sweeps run together in one compiled program.",
-    curve_metrics=("train_return",))
+    curve_metrics=("train_return",), unbatched_single_member=True)
 train, resolve, run, main = entries(PROGRAM)
