@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?= -n 2 -q
 
-.PHONY: demo test bench clean-venv
+.PHONY: demo test test-all bench clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,13 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/python experiments/train.py --config configs/ppo_cartpole.yaml --out-dir runs/demo --overwrite
 
-# The whole test suite (CPU, a few minutes on 2 cores)
+# The test suite without the slow tier (longer learning studies and the two heaviest notebooks: make test-all)
 # (pytest's exit code 5, "no tests collected", is not a failure of the code under test)
 test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"; status=$$?; if [ $$status -eq 5 ]; then exit 0; fi; exit $$status
+
+# Every test, the slow tier included
+test-all: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; if [ $$status -eq 5 ]; then exit 0; fi; exit $$status
 
 # Throughput against stable-baselines3 (installs the bench extra: CPU torch)

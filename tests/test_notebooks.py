@@ -8,7 +8,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+# The analysis notebook trains 4 methods x environments and bootstraps their statistics, the objectives notebook
+# meta-trains: minutes each on 2 cores even at tiny settings, so they run in the slow tier (make test-all).
+SLOW_NOTEBOOKS = ("analysis.ipynb", "objectives.ipynb")
+NOTEBOOKS = [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_NOTEBOOKS else p
+             for p in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

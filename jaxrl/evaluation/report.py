@@ -131,7 +131,9 @@ def _level_groups(path: Path, config: dict, summary: dict, curves, label: str | 
 
     method = label or (path.name if method_from == "dirname" else str(config["method"]))
     solved = LEVEL_SPACES[config["env"]].solved_return
-    solve = (np.asarray(curves["eval_returns"], np.float64) > solved).mean(-1)  # [C, S, L]
+    solve = (np.asarray(curves["eval_returns"], np.float64) > solved).mean(-1)  # [C, S, L] or [C, G, S, L]
+    if solve.ndim == 4:  # written by the ued program: grid points and seeds as one run axis
+        solve = solve.reshape(solve.shape[0], -1, solve.shape[-1])
     steps = np.asarray(curves["eval_env_steps"], np.float64)
     return [RunGroup(method, level_task(config["env"], name), np.asarray(rates, np.float64), [steps], [solve[:, :, j]], [str(path)], solve_rates=True)
             for j, (name, rates) in enumerate(summary["held_out_solve_rates"].items())]

@@ -34,6 +34,8 @@ def program_for_config(values: dict) -> str:
     before configs named their program) the program whose options it holds."""
     if values.get("program"):
         return str(values["program"])
+    if {"inner_timesteps", "inner_config", "seeds_per_member", "normalize_fitness"} & set(values):
+        return "meta_train"
     if "strategy" in values and "algo" not in values:
         return "meta_train" if "objective" in values else "evolve"
     return "ued" if "method" in values else "train"
