@@ -235,25 +235,16 @@ class Checkpointer:
             self._manager_instance.close()
 
 
-def hparams_member_axis(hparams, num_members: int) -> int | None:
-    """The ``vmap`` axis of a run's ``hparams`` over its ``num_members`` members: ``0`` when they are per
-    member (every leaf ``[M, ...]``: training's grid points x seeds), ``None`` when one set is shared by
-    every member (the evolution drivers' step sizes, unbatched scalars)."""
-    leaves = jax.tree.leaves(hparams)
-    per_member = all(np.ndim(x) >= 1 and np.shape(x)[0] == num_members for x in leaves)
-    return 0 if per_member else None
-
-
-def restore_run_state(checkpointer: "Checkpointer", runner, keys, hparams) -> tuple[int, Any, dict]:
-    """Newest intact checkpoint of a training run: ``(step, {"runner": state, "history": ...}, meta)``.
+def restore_run_state(checkpointer: "Checkpointer", runner, keys, hparams,
+                      drop_damaged: bool = False) -> tuple[int, Any, dict]:
+    """Newest intact checkpoint of a run: ``(step, {"runner": state, "history": ...}, meta)``.
 
     The state is restored into the structure of the vmapped ``runner.init`` over
-    ``keys`` / ``hparams`` (every member; ``hparams`` per member or shared, see
-    :func:`hparams_member_axis`); the curve history comes back as saved.
+    ``keys`` / ``hparams`` (every member, leaves ``[M, ...]``); the curve history
+    comes back as saved. ``drop_damaged``: see :meth:`Checkpointer.restore`.
     """
-    init = jax.vmap(runner.init, in_axes=(0, hparams_member_axis(hparams, len(keys))))
-    template = {"runner": jax.eval_shape(init, keys, hparams), "history": None}
-    return checkpointer.restore(template)
+    template = {"runner": jax.eval_shape(jax.vmap(runner.init), keys, hparams), "history": None}
+    return checkpointer.restore(template, drop_damaged=drop_damaged)
 
 
 def read_meta(directory, step: int) -> dict:

@@ -12,7 +12,7 @@ import numpy as np
 from jaxrl.agents.base import policy_parts
 from jaxrl.envs import find_obs_stats
 from jaxrl.networks.recurrent import reset_where
-from jaxrl.io.checkpoint import CheckpointError, Checkpointer, hparams_member_axis, restore_run_state
+from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
 
 
 @dataclasses.dataclass
@@ -155,6 +155,5 @@ def evaluate_run(run_dir, episodes: int, deterministic: bool = True, seed: int =
     run = load_run(run_dir, num_eval_episodes=episodes, deterministic=deterministic)
     num_members = jax.tree.leaves(run.state)[0].shape[0]
     keys = jax.random.split(jax.random.PRNGKey(seed), num_members)
-    evaluate = jax.vmap(run.runner.evaluate, in_axes=(0, hparams_member_axis(run.hparams, num_members), 0))
-    returns = jax.jit(evaluate)(run.state, run.hparams, keys)
+    returns = jax.jit(jax.vmap(run.runner.evaluate))(run.state, run.hparams, keys)
     return run, np.asarray(returns)

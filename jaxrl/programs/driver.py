@@ -34,7 +34,7 @@ import numpy as np
 
 from jaxrl.config import ConfigError
 from jaxrl.distributed import add_distributed_arguments, distributed_main
-from jaxrl.io.checkpoint import CheckpointError, Checkpointer
+from jaxrl.io.checkpoint import CheckpointError, Checkpointer, restore_run_state
 from jaxrl.io.loggers import LoggerUnavailable, TensorBoardLogger, WandbLogger, check_available
 from jaxrl.io.progress import Progress
 from jaxrl.io.repro import reproducibility_record
@@ -227,27 +227,28 @@ def build_parser(program: Program, raw: dict, prog: str) -> argparse.ArgumentPar
     return parser
 
 
-def _pre_parse(argv: list[str]) -> tuple[dict, str | None]:
-    """``--config`` and the raw values a program's groups may depend on, before the full parse."""
+def _pre_parse(argv: list[str]) -> tuple[dict, str | None, dict]:
+    """Before the full parse: the raw values a program's groups may depend on (preset, then flags), the
+    ``--config`` path and the preset's values."""
     pre = OneLineParser(add_help=False, argument_default=argparse.SUPPRESS)
     pre.add_argument("--config")
     known, rest = pre.parse_known_args(argv)
     config_path = getattr(known, "config", None)
-    raw = load_yaml_config(config_path) if config_path else {}
+    file_values = load_yaml_config(config_path) if config_path else {}
+    raw = dict(file_values)
     for i, arg in enumerate(rest):  # flags given as --name value or --name=value (e.g. --algo)
         if arg.startswith("--") and "=" in arg:
             name, value = arg[2:].split("=", 1)
             raw[name.replace("-", "_")] = value
         elif arg.startswith("--") and i + 1 < len(rest) and not rest[i + 1].startswith("--"):
             raw[arg[2:].replace("-", "_")] = rest[i + 1]
-    return raw, config_path
+    return raw, config_path, file_values
 
 
 def resolve(program: Program, argv: list[str], prog: str | None = None) -> Config:
     """Flags (and the ``--config`` preset they name) -> a validated :class:`Config`; raises ConfigError."""
     prog = prog or f"{program.name}.py"
-    raw, config_path = _pre_parse(argv)
-    file_values = load_yaml_config(config_path) if config_path else {}
+    raw, config_path, file_values = _pre_parse(argv)
     saved_program = file_values.pop(PROGRAM_KEY, program.name)
     if saved_program != program.name:
         raise ConfigError(f"--config: {config_path} is a config of {saved_program}.py, not {program.name}.py")
@@ -455,9 +456,8 @@ def _join_history(history: dict) -> dict:
     return out
 
 
-def _restore(checkpointer: Checkpointer, init_fn, keys, hparams, program: Program):
-    template = {"runner": jax.eval_shape(init_fn, keys, hparams), "history": None}
-    step, saved, meta = checkpointer.restore(template, drop_damaged=True)
+def _restore(checkpointer: Checkpointer, runner: Runner, keys, hparams, program: Program):
+    step, saved, meta = restore_run_state(checkpointer, runner, keys, hparams, drop_damaged=True)
     history = _history_template(program)
     for name, value in saved["history"].items():
         history[name] = [np.asarray(value)] if name != "eval_returns" else list(np.asarray(value))
@@ -506,7 +506,7 @@ def run(program: Program, cfg: Config, write: bool = True, log=print) -> RunResu
         checkpointer = Checkpointer(run_dir.path / "checkpoints", keep=opts.keep_checkpoints, background=True)
         if not checkpointer.steps():
             raise CheckpointError(f"--resume: no checkpoint in {run_dir.path / 'checkpoints'}")
-        _, state, history, meta = _restore(checkpointer, jax.vmap(runner.init), keys, hparams, program)
+        _, state, history, meta = _restore(checkpointer, runner, keys, hparams, program)
         start_chunk, run_seconds = int(meta["chunks_done"]), float(meta["run_seconds"])
         if write:
             run_dir.truncate_metrics(min(start_chunk * runner.chunk_len, runner.agent.num_updates), key=program.step_name)

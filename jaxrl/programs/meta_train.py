@@ -91,13 +91,13 @@ def fitness_transform(env_name: str, normalize: bool):
 def build(cfg) -> Built:
     """Environment, meta-search agent on the shared runner, and the outer search's hyperparameters."""
     problem, search = cfg.problem, cfg.search
-    inner = training.build(inner_training_config(problem, search))
+    inner_cfg = inner_training_config(problem, search)
+    inner = training.build(inner_cfg)
     base_hparams = inner.hparams  # one inner member: no sweep
     agent = make_meta_training(search, inner.agent, inner.env.default_params, base_hparams, base_hparams.objective_params,
                                problem.generations, cfg.run.eval_episodes, fitness_transform(problem.env, search.normalize_fitness))
-    inner_cfg = inner_training_config(problem, search).algo
     return Built(inner.env, make_runner(agent, inner.env.default_params, cfg.run.num_chunks), evolution_hparams(search),
-                 {"inner_updates": max(1, search.inner_timesteps // (inner_cfg.num_envs * inner_cfg.rollout_len)),
+                 {"inner_updates": max(1, search.inner_timesteps // (inner_cfg.algo.num_envs * inner_cfg.algo.rollout_len)),
                   "best": {"value": _saved_best(cfg)}})
 
 
