@@ -55,15 +55,24 @@ def read_spec(directory) -> dict:
     return json.loads((Path(directory) / SPEC_FILE).read_text())
 
 
-def load_objective(directory):
-    """``(Objective, meta_params)`` of a saved objective."""
+def rebuild(spec: dict):
+    """The objective (or LPG update rule, :mod:`jaxrl.agents.lpg`) a saved ``objective.json`` describes."""
+    if "rule" in spec:
+        from jaxrl.agents.lpg import make_rule
+
+        return make_rule(spec["rule"], spec["hidden"], spec["embed"], spec["y_dim"])
     from jaxrl.objectives import make_objective
 
+    return make_objective(spec["objective"], drift_hidden=spec["drift_hidden"], drift_init="random",
+                          ta_log_horizon=spec.get("ta_log_horizon", False))
+
+
+def load_objective(directory):
+    """``(Objective, meta_params)`` of a saved objective (or ``(UpdateRule, params)`` of a saved LPG rule)."""
     spec = read_spec(directory)
     if spec.get("format") != FORMAT_VERSION:
         raise ValueError(f"{directory}: objective format {spec.get('format')!r} is not {FORMAT_VERSION}")
-    objective = make_objective(spec["objective"], drift_hidden=spec["drift_hidden"], drift_init="random",
-                               ta_log_horizon=spec.get("ta_log_horizon", False))
+    objective = rebuild(spec)
     template = objective.init(jax.random.PRNGKey(0))
     state = serialization.msgpack_restore((Path(directory) / PARAMS_FILE).read_bytes())
     params = serialization.from_state_dict(template, state)
