@@ -29,6 +29,9 @@ from jaxrl.programs.evolve import (SearchProblem, check_strategy, curves, eval_f
                                    progress_fields, report, search_summary, update_fields)  # hooks shared with evolve
 from jaxrl.training.loop import make_runner
 from jaxrl.objectives.meta import MetaConfig, make_meta_training
+from jaxrl.agents.lpg import RULES, LPGAgentConfig, make_rule
+from jaxrl.objectives.lpg_meta import (GridLevelsConfig, lpg_meta_hparams, make_baseline, make_lpg_meta_training,
+                                       random_policy_returns, rule_spec_check)
 
 BEST_DIR, FINAL_DIR = "best", "final"
 
@@ -38,7 +41,11 @@ class MetaTrainConfig(MetaConfig):
     """Options of a meta-training run: the outer search's (:class:`MetaConfig`), the objective's
     and the inner runs' (all static: they fix the compiled program)."""
 
-    objective: str = option("lpo", "objective to meta-learn", choices=LEARNED_OBJECTIVES)
+    objective: str = option("lpo", "objective (lpo, ta_lpo: PPO's drift) or update rule (lpg, ta_lpg) to meta-learn",
+                            choices=LEARNED_OBJECTIVES + RULES)
+    levels: str = option("", "meta-training levels of an update rule (lpg, ta_lpg): gridworld", choices=("", "gridworld"))
+    rule_hidden: int = option(256, "units of the update rule's backward GRU (lpg, ta_lpg)", minimum=1)
+    rule_embed: int = option(16, "width of the update rule's prediction embedding (lpg, ta_lpg)", minimum=1)
     drift_hidden: int = option(128, "hidden units of the drift network", minimum=1)
     drift_init: str = option("ppo", "initial ES mean: the drift fitted to PPO-clip's, or a random network", choices=DRIFT_INITS)
     ta_log_horizon: bool = option(False, "ta_lpo also sees log(number of updates) (off when meta-training at one horizon)")
@@ -61,9 +68,33 @@ def inner_training_config(problem: SearchProblem, search: MetaTrainConfig, objec
     return resolve_program(training.PROGRAM, argv, prog="meta_train.py")
 
 
+def is_rule(cfg) -> bool:
+    """Whether the run meta-learns an LPG update rule (over grid-world levels) rather than a PPO objective."""
+    return cfg.search.objective in RULES
+
+
+def check_rule(cfg) -> None:
+    search = cfg.search
+    if search.levels != "gridworld":
+        raise ConfigError(f"{cfg.where('objective')}: {search.objective} meta-trains over grid-world levels; "
+                          "add --levels gridworld")
+    if search.strategy != "openai_es":
+        raise ConfigError(f"{cfg.where('strategy')}: an update rule is meta-trained with antithetic pairs; allowed: openai_es")
+    if search.population % 2:
+        raise ConfigError(f"{cfg.where('population')}: antithetic pairs need an even population, got {search.population}")
+    problem = rule_spec_check(cfg.grid)
+    if problem:
+        raise ConfigError(problem)
+
+
 def check(cfg) -> None:
     """Cross-option checks before anything compiles (messages name the flag)."""
     problem, search = cfg.problem, cfg.search
+    if is_rule(cfg):
+        return check_rule(cfg)
+    if search.levels:
+        raise ConfigError(f"{cfg.where('levels')}: levels are for update rules (--objective lpg or ta_lpg); "
+                          f"{search.objective} meta-trains on --env")
     checked_env(problem.env, problem.env_kwargs)
     check_strategy(cfg, search)
     if search.inner_config and not Path(search.inner_config).is_file():
@@ -88,8 +119,20 @@ def fitness_transform(env_name: str, normalize: bool):
     return lambda r: (r - ref.random) / (ref.reference - ref.random)
 
 
+def build_rule(cfg) -> Built:
+    """An LPG / TA-LPG rule meta-trained over grid-world levels (:mod:`jaxrl.objectives.lpg_meta`)."""
+    search, levels = cfg.search, cfg.grid
+    rule = make_rule(search.objective, search.rule_hidden, search.rule_embed, cfg.lpg_agent.y_dim)
+    baseline, baseline_hp = make_baseline(levels, cfg.lpg_agent) if levels.curriculum == "groove" else (None, None)
+    agent, env = make_lpg_meta_training(search, levels, cfg.lpg_agent, rule, baseline, baseline_hp, cfg.problem.generations)
+    return Built(env, make_runner(agent, env.default_params, cfg.run.num_chunks), lpg_meta_hparams(search, levels),
+                 {"rule": rule, "best": {"value": _saved_best(cfg)}})
+
+
 def build(cfg) -> Built:
     """Environment, meta-search agent on the shared runner, and the outer search's hyperparameters."""
+    if is_rule(cfg):
+        return build_rule(cfg)
     problem, search = cfg.problem, cfg.search
     inner_cfg = inner_training_config(problem, search)
     inner = training.build(inner_cfg)
@@ -119,24 +162,43 @@ def on_chunk(ctx, chunks_done: int, states, eval_returns, checkpointed: bool) ->
     if ctx.run_dir is None:
         return
     search = ctx.cfg.search
-    objective = make_objective(search.objective, search.drift_hidden, "random", search.ta_log_horizon)
     score = float(np.asarray(eval_returns)[0].mean())
-    info = {"env": ctx.cfg.problem.env, "inner_timesteps": search.inner_timesteps, "chunk": chunks_done,
-            "eval_fitness": score, "normalised": search.normalize_fitness}
+    if is_rule(ctx.cfg):
+        objective = ctx.built.extra["rule"]
+        info = {"levels": search.levels, "curriculum": ctx.cfg.grid.curriculum, "chunk": chunks_done,
+                "eval_fitness": score, "agent": dataclasses.asdict(ctx.cfg.lpg_agent), "levels_config": dataclasses.asdict(ctx.cfg.grid)}
+    else:
+        objective = make_objective(search.objective, search.drift_hidden, "random", search.ta_log_horizon)
+        info = {"env": ctx.cfg.problem.env, "inner_timesteps": search.inner_timesteps, "chunk": chunks_done,
+                "eval_fitness": score, "normalised": search.normalize_fitness}
     save_objective(ctx.run_dir.path / FINAL_DIR, objective, _seed0(host), info)
     best = ctx.built.extra["best"]
     if score > best["value"]:
         best["value"] = score
         save_objective(ctx.run_dir.path / BEST_DIR, objective, _seed0(host), info)
-        write_drift_figure(ctx.run_dir.path / BEST_DIR / "drift.png", objective, _seed0(host),
-                           f"{search.objective} meta-trained on {ctx.cfg.problem.env}, chunk {chunks_done}",
-                           num_updates=ctx.built.extra["inner_updates"])
+        if not is_rule(ctx.cfg):
+            write_drift_figure(ctx.run_dir.path / BEST_DIR / "drift.png", objective, _seed0(host),
+                               f"{search.objective} meta-trained on {ctx.cfg.problem.env}, chunk {chunks_done}",
+                               num_updates=ctx.built.extra["inner_updates"])
+
+
+def rule_summary(ctx) -> dict:
+    """What a rule's run adds: its levels, and the held-out return of untrained agents (the floor to beat)."""
+    levels = ctx.cfg.grid
+    floor = random_policy_returns(levels, ctx.cfg.lpg_agent, ctx.built.extra["rule"], 2, jax.random.PRNGKey(ctx.cfg.run.seed))
+    return {"levels": ctx.cfg.search.levels, "curriculum": levels.curriculum,
+            "lifetime": [levels.lifetime_min, levels.lifetime_max],
+            "untrained_agent_return_mean": float(np.mean(np.asarray(floor))),
+            "solution": "ES mean update rule: return of fresh agents it trains on held-out grid worlds"}
 
 
 def summary(ctx, history: dict, state) -> dict:
     search = ctx.cfg.search
     best_path = Path(ctx.cfg.run.out_dir) / BEST_DIR / "objective.json"
     best_info = json.loads(best_path.read_text())["info"] if best_path.is_file() else {}
+    if is_rule(ctx.cfg):
+        return {**search_summary(ctx, history, state), "objective": search.objective, **rule_summary(ctx),
+                "best_objective": BEST_DIR, "best_eval_fitness": best_info.get("eval_fitness")}
     return {**search_summary(ctx, history, state), "objective": search.objective,
             "solution": "ES mean objective: fitness of fresh inner PPO runs trained with it",
             "inner_timesteps": search.inner_timesteps, "seeds_per_member": search.seeds_per_member,
@@ -145,14 +207,21 @@ def summary(ctx, history: dict, state) -> dict:
 
 
 def groups(raw: dict):
-    return (("problem", "problem", SearchProblem), ("search", "search", MetaTrainConfig))
+    base = (("problem", "problem", SearchProblem), ("search", "search", MetaTrainConfig))
+    if str(raw.get("objective", "")) in RULES:  # an update rule's levels and inner agent
+        return base + (("grid", "grid-world levels", GridLevelsConfig), ("lpg_agent", "inner LPG agent", LPGAgentConfig))
+    return base
 
 
 def default_out_dir(cfg) -> str:
+    if is_rule(cfg):
+        return f"runs/meta_{cfg.search.objective}_{cfg.search.levels}_{cfg.grid.curriculum}"
     return f"runs/meta_{cfg.search.objective}_{cfg.problem.env.replace('/', '_')}"
 
 
-figures = fitness_figure(lambda c: f"meta-training {c.search.objective} on {c.problem.env} (fitness = inner PPO return)")
+figures = fitness_figure(lambda c: (f"meta-training {c.search.objective} on {c.search.levels} ({c.grid.curriculum}; fitness = "
+                                    "return of the agents it trains)") if c.search.objective in RULES else
+                         f"meta-training {c.search.objective} on {c.problem.env} (fitness = inner PPO return)")
 PROGRAM = program_from_module(
     __name__, name="meta_train",
     description="Meta-learn a policy objective with evolution strategies; fitness is the final return of whole PPO "

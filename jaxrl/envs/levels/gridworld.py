@@ -90,7 +90,8 @@ def observe(pos: jax.Array, present: jax.Array, max_size: int) -> jax.Array:
 
 
 class GridWorld(Env):
-    """The grid worlds above; ``params`` is a :class:`GridLevel` (``default_params``: LPG's ``dense`` level).
+    """The grid worlds above; ``params`` is a :class:`GridLevel` (``default_params``: LPG's ``dense`` level,
+    or on a board too small for it a fixed random level).
 
     Args:
         max_size: side of the board every level fits in (LPG's levels need 13).
@@ -105,7 +106,11 @@ class GridWorld(Env):
 
     @property
     def default_params(self) -> GridLevel:
-        return hand_designed_level("dense", self.max_size, self.max_objects)
+        if self.max_size >= 11 and self.max_objects >= 4:
+            return hand_designed_level("dense", self.max_size, self.max_objects)
+        # A board too small for LPG's levels: a fixed random level of it.
+        return generate_level(jax.random.PRNGKey(0), self.max_size, self.max_objects, min(4, self.max_size),
+                              num_walls=0, max_steps=(self.max_steps, self.max_steps))
 
     def reset(self, key, params: GridLevel):
         state = GridState(params.start_pos.astype(jnp.int32), params.obj_active, jnp.zeros((), jnp.int32))
