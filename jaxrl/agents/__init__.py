@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 from jaxrl.agents.base import Agent
+from jaxrl.agents.lpg import LPGTrainConfig, lpg_train_hparams, make_lpg_from_config, validate_lpg
 from jaxrl.agents.dqn import DQNConfig, DQNHParams, dqn_hparams, make_dqn, validate_dqn
 from jaxrl.agents.ppo import PPOConfig, PPOHParams, hparams_from_config, make_ppo, validate_ppo
 from jaxrl.agents.pqn import PQNConfig, PQNHParams, make_pqn, pqn_hparams, validate_pqn
@@ -32,6 +33,8 @@ ALGORITHMS = {
     "dqn": AlgorithmSpec(DQNConfig, make_dqn, dqn_hparams, validate_dqn),
     "sac": AlgorithmSpec(SACConfig, make_sac, sac_hparams, validate_sac),
     "pqn": AlgorithmSpec(PQNConfig, make_pqn, pqn_hparams, validate_pqn),
+    # a fresh agent trained by a meta-learned update rule (meta_train.py --objective lpg / ta_lpg)
+    "lpg": AlgorithmSpec(LPGTrainConfig, make_lpg_from_config, lpg_train_hparams, validate_lpg),
 }
 
 __all__ = ["Agent", "ALGORITHMS", "AlgorithmSpec", "PPOConfig", "PPOHParams", "hparams_from_config", "make_ppo",

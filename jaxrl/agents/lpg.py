@@ -205,7 +205,7 @@ class LPGHParams(NamedTuple):
     y_coef: jax.Array
     gamma: jax.Array
     max_grad_norm: jax.Array
-    lifetime: jax.Array  # agent updates this agent lives for (progress = update_step / lifetime)
+    lifetime: jax.Array  # agent updates this agent lives for (progress = update_step / lifetime); -1: the whole run
 
 
 def lpg_hparams(cfg: LPGAgentConfig, rule_params, lifetime) -> LPGHParams:
@@ -298,6 +298,10 @@ def make_lpg_agent(cfg: LPGAgentConfig, env: Env, rule: UpdateRule, num_updates:
     vec_env = make_vec_env(env, cfg.num_envs, batched_params=batched_env_params)
     obs_shape = tuple(env.observation_space(env.default_params).shape)
 
+    def run_lifetime(lifetime):
+        """``hp.lifetime``, where -1 means the whole run (``num_updates``: a training run of ``train.py``)."""
+        return jnp.where(lifetime < 0, num_updates, lifetime)
+
     def act(params, obs, key, deterministic: bool = False):
         dist = Categorical(nets.apply(params, obs)[0])
         return dist.mode() if deterministic else dist.sample(key)
@@ -315,12 +319,14 @@ def make_lpg_agent(cfg: LPGAgentConfig, env: Env, rule: UpdateRule, num_updates:
     def update(key, state: LPGAgentState, env_params, hp: LPGHParams):
         env_state, obs, traj, _ = collect_rollout(key, lambda o: Categorical(nets.apply(state.params, o)[0]), vec_env,
                                                   env_params, state.env_state, state.obs, cfg.rollout_len)
-        progress = state.update_step.astype(jnp.float32) / jnp.maximum(hp.lifetime, 1).astype(jnp.float32)
-        grads, aux = jax.grad(agent_loss, has_aux=True)(state.params, nets.apply, rule, hp, traj, progress)
+        lifetime = run_lifetime(hp.lifetime)
+        progress = state.update_step.astype(jnp.float32) / jnp.maximum(lifetime, 1).astype(jnp.float32)
+        grads, aux = jax.grad(agent_loss, has_aux=True)(state.params, nets.apply, rule, hp._replace(lifetime=lifetime), traj,
+                                                        progress)
         updates, opt_state = make_agent_optimizer(cfg, hp).update(grads, state.opt_state, state.params)
         stepped = {"params": {"policy": sgd_step(state.params["params"]["policy"], updates["params"]["policy"], hp.policy_lr),
                               "y": sgd_step(state.params["params"]["y"], updates["params"]["y"], hp.y_lr)}}
-        alive = state.update_step < hp.lifetime
+        alive = state.update_step < lifetime
         params = jax.tree.map(lambda new, old: jnp.where(alive, new, old), stepped, state.params)
         opt_state = jax.tree.map(lambda new, old: jnp.where(alive, new, old), opt_state, state.opt_state)
         metrics = {**aux, "grad_norm": global_norm(grads), "train_return": jnp.mean(traj.info["episode_return"]),
@@ -329,3 +335,49 @@ def make_lpg_agent(cfg: LPGAgentConfig, env: Env, rule: UpdateRule, num_updates:
 
     return Agent(init=init, update=update, evaluate=make_evaluate(env, act, num_eval_episodes, deterministic=False),
                  act=act, num_updates=int(num_updates), env_steps_per_update=cfg.num_envs * cfg.rollout_len, env=vec_env)
+
+
+@dataclasses.dataclass(frozen=True)
+class LPGTrainConfig(LPGAgentConfig):
+    """``train.py --algo lpg``: a fresh agent trained by a saved (meta-learned) update rule."""
+
+    rule: str = option("", "saved update rule: a meta_train.py run's best/ or final/ directory (lpg, ta_lpg)")
+
+
+def load_rule(directory: str):
+    """``(UpdateRule, params)`` of a rule saved by ``meta_train.py --objective lpg|ta_lpg``."""
+    from jaxrl.objectives.store import is_saved_objective, load_objective, read_spec
+
+    if not directory or not is_saved_objective(directory) or "rule" not in read_spec(directory):
+        raise ValueError(f"--rule: {directory!r} is not a saved update rule (a meta_train.py --objective lpg run's best/)")
+    return load_objective(directory)
+
+
+def make_lpg_from_config(cfg: LPGTrainConfig, env: Env, total_timesteps: int, num_eval_episodes: int = 16,
+                         deterministic_eval: bool = False) -> Agent:
+    rule, _ = load_rule(cfg.rule)
+    if rule.spec["y_dim"] != cfg.y_dim:
+        raise ValueError(f"--y-dim: the rule was meta-trained with y_dim {rule.spec['y_dim']}, got {cfg.y_dim}")
+    num_updates = max(1, int(total_timesteps) // (cfg.num_envs * cfg.rollout_len))
+    agent = make_lpg_agent(cfg, env, rule, num_updates, num_eval_episodes)
+    if deterministic_eval:
+        agent = agent._replace(evaluate=make_evaluate(env, agent.act, num_eval_episodes, deterministic=True))
+    return agent
+
+
+def lpg_train_hparams(cfg: LPGTrainConfig) -> LPGHParams:
+    return lpg_hparams(cfg, load_rule(cfg.rule)[1], -1)
+
+
+def validate_lpg(cfg: LPGTrainConfig, env: Env, total_timesteps: int) -> str | None:
+    try:
+        rule, _ = load_rule(cfg.rule)
+    except ValueError as e:
+        return str(e)
+    if not isinstance(env.action_space(env.default_params), Discrete):
+        return "--algo lpg: LPG agents need a discrete action space"
+    if rule.spec["y_dim"] != cfg.y_dim:
+        return f"--y-dim: the rule was meta-trained with y_dim {rule.spec['y_dim']}, got {cfg.y_dim}"
+    if total_timesteps < cfg.num_envs * cfg.rollout_len:
+        return f"--total-timesteps: {total_timesteps} is less than one update of {cfg.num_envs * cfg.rollout_len} steps"
+    return None

@@ -1,9 +1,15 @@
-"""``experiments/meta_test.py``: a learned objective against PPO and DPO on environments and
-training horizons it was not meta-trained on, reported as IQM with bootstrap intervals.
+"""``experiments/meta_test.py``: learned objectives and update rules against fixed algorithms on environments
+and training horizons they were not meta-trained on, reported as IQM with bootstrap intervals.
 
-Every (objective, environment, horizon) is one ``train.py`` run of ``--num-seeds`` seeds
+Every (method, environment, horizon) is one ``train.py`` run of ``--num-seeds`` seeds
 (seeds vmapped in one program) written under ``OUT/runs/``; for each horizon the runs go
 through the report (:func:`jaxrl.evaluation.report.write_report`) into ``OUT/horizon_<steps>/``.
+A saved objective (LPO, TA-LPO) trains PPO with it; a saved update rule (LPG, TA-LPG) trains a fresh
+LPG agent with it (``train.py --algo lpg``: on a grid world the tabular agent it was meta-trained
+with, elsewhere two hidden layers and Adam). Baselines: the fixed objectives, and ``a2c`` (PPO with
+one epoch of one minibatch: the only gradient step of the clipped surrogate, at ratio 1, is A2C's
+policy gradient). Every run's config is resolved, and refused with one line and exit 2, before
+anything compiles.
 """
 from __future__ import annotations
 
@@ -13,7 +19,27 @@ from pathlib import Path
 
 from jaxrl.evaluation.policy_cli import OneLineErrorParser
 
-BASELINES = ("ppo_clip", "dpo", "mdpo", "lpo", "ta_lpo")
+BASELINES = ("ppo_clip", "dpo", "mdpo", "lpo", "ta_lpo", "a2c")
+# The LPG agent off the grid worlds (the LPG paper's Atari agents also learn with Adam).
+DEEP_LPG_AGENT = ["--hidden-sizes", "64,64", "--optimizer", "adam", "--policy-lr", "5e-4", "--y-lr", "5e-4"]
+
+
+def is_saved_rule(path: str) -> bool:
+    """Whether ``path`` holds an update rule saved by ``meta_train.py --objective lpg|ta_lpg``."""
+    from jaxrl.objectives import is_saved_objective
+    from jaxrl.objectives.store import read_spec
+
+    return is_saved_objective(path) and "rule" in read_spec(path)
+
+
+def method_flags(method: str, env_name: str) -> list[str]:
+    """``train.py`` flags that select one method: a saved rule, ``a2c``, or a (saved) objective with PPO."""
+    if is_saved_rule(method):
+        agent = [] if env_name.startswith("GridWorld") else DEEP_LPG_AGENT
+        return ["--algo", "lpg", "--rule", method, "--eval-stochastic", *agent]
+    if method == "a2c":
+        return ["--algo", "ppo", "--num-epochs", "1", "--num-minibatches", "1"]
+    return ["--algo", "ppo", "--objective", method]
 
 
 def _csv_list(text: str, cast=str) -> list:
@@ -26,16 +52,19 @@ def run_label(objective: str) -> str:
     from jaxrl.objectives.store import read_spec
 
     if is_saved_objective(objective):
-        return f"{read_spec(objective)['objective']} (learned: {Path(objective).parent.name or objective})"
+        spec = read_spec(objective)
+        kind = spec.get("rule") or spec.get("objective")
+        return f"{kind} (learned: {Path(objective).parent.name or objective})"
     return objective
 
 
 def main(argv=None, prog: str = "meta_test.py") -> int:
     parser = OneLineErrorParser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", ""))
-    parser.add_argument("objectives", nargs="+", help="saved objective directories (meta_train.py's best/) or objective names")
+    parser.add_argument("objectives", nargs="+", help="saved objectives or update rules (meta_train.py's best/) or objective names")
     parser.add_argument("--envs", required=True, help="comma-separated environments, e.g. CartPole-v1,Acrobot-v1")
-    parser.add_argument("--timesteps", required=True, help="comma-separated training horizons (env steps per seed)")
-    parser.add_argument("--baselines", default="ppo_clip,dpo", help="comma-separated fixed objectives to compare with (default: ppo_clip,dpo)")
+    parser.add_argument("--timesteps", default="1000000", help="comma-separated training horizons (env steps per seed; default: 1e6)")
+    parser.add_argument("--baselines", default="auto", help=f"comma-separated baselines from {','.join(BASELINES)} (default auto: "
+                        "a2c,ppo_clip for update rules, ppo_clip,dpo for objectives)")
     parser.add_argument("--num-seeds", type=int, default=8, help="seeds per run (default: 8)")
     parser.add_argument("--preset", action="append", default=[], metavar="ENV=YAML",
                         help="PPO preset of an environment's runs (repeatable; default: train.py's PPO defaults)")
@@ -59,6 +88,9 @@ def main(argv=None, prog: str = "meta_test.py") -> int:
         parser.error(f"--timesteps: expected comma-separated integers, got {args.timesteps!r}")
     if not horizons or min(horizons) < 1:
         parser.error(f"--timesteps: expected positive horizons, got {args.timesteps!r}")
+    rules = [o for o in args.objectives if is_saved_rule(o)]
+    if args.baselines == "auto":
+        args.baselines = "a2c,ppo_clip" if rules else "ppo_clip,dpo"
     baselines = _csv_list(args.baselines)
     for b in baselines:
         if b not in BASELINES:
@@ -82,31 +114,37 @@ def main(argv=None, prog: str = "meta_test.py") -> int:
 
     from jaxrl.config import ConfigError
     from jaxrl.evaluation.report import ReportError, write_report
-    from jaxrl.programs.train import main as train_main
+    from jaxrl.programs import train as training
 
     objectives = list(dict.fromkeys([*args.objectives, *baselines]))
     labels = {o: run_label(o) for o in objectives}
-    results = {}
+    plan = {}  # horizon -> [(config, label)]: every run resolved before anything compiles
     for horizon in horizons:
-        run_dirs, run_labels = [], {}
+        plan[horizon] = []
         for env_name in env_names:
             for i, objective in enumerate(objectives):
                 run_dir = out / "runs" / f"h{horizon}_{env_name.replace('/', '_')}_{i}"
-                flags = ["--algo", "ppo", "--env", env_name, "--objective", objective, "--total-timesteps", str(horizon),
+                flags = [*method_flags(objective, env_name), "--env", env_name, "--total-timesteps", str(horizon),
                          "--num-seeds", str(args.num_seeds), "--seed", str(args.seed), "--checkpoint-every", "0",
                          "--quiet", "--overwrite", "--out-dir", str(run_dir)]
-                if env_name in presets:
+                if env_name in presets and not is_saved_rule(objective):
                     flags = ["--config", presets[env_name], *flags]
-                print(f"training {labels[objective]} on {env_name} for {horizon} steps x {args.num_seeds} seeds", flush=True)
                 try:
-                    code = train_main(flags, prog=prog)
+                    plan[horizon].append((training.resolve(flags, prog=prog), labels[objective]))
                 except ConfigError as e:
-                    print(f"{prog}: error: {e}", file=sys.stderr)
+                    print(f"{prog}: error: {labels[objective]} on {env_name}: {e}", file=sys.stderr)
                     return 2
-                if code != 0:
-                    return code
-                run_dirs.append(str(run_dir))
-                run_labels[str(run_dir)] = labels[objective]
+    results = {}
+    for horizon in horizons:
+        run_dirs, run_labels = [], {}
+        for cfg, label in plan[horizon]:
+            print(f"training {label} on {cfg.experiment.env} for {horizon} steps x {args.num_seeds} seeds", flush=True)
+            result = training.run(training.PROGRAM, cfg)
+            if result.diverged:
+                print(f"{prog}: error: {label} on {cfg.experiment.env} diverged (see {cfg.run.out_dir})", file=sys.stderr)
+                return 3
+            run_dirs.append(str(cfg.run.out_dir))
+            run_labels[str(cfg.run.out_dir)] = label
         try:
             report = write_report(run_dirs, out / f"horizon_{horizon}", labels=run_labels, normalize=args.normalize,
                                   reps=args.reps, log=lambda m: print(m, file=sys.stderr))

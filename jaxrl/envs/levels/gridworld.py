@@ -97,17 +97,22 @@ class GridWorld(Env):
         max_size: side of the board every level fits in (LPG's levels need 13).
         max_objects: object slots (LPG's levels use at most 5).
         max_steps: static cap on a level's episode length (evaluation scans this many steps).
+        level: the hand-designed level ``default_params`` holds (what ``train.py --env GridWorld-<level>`` plays).
     """
 
     name = "GridWorld"
 
-    def __init__(self, max_size: int = 13, max_objects: int = 5, max_steps: int = 2000):
+    def __init__(self, max_size: int = 13, max_objects: int = 5, max_steps: int = 2000, level: str = "dense"):
         self.max_size, self.max_objects, self.max_steps = int(max_size), int(max_objects), int(max_steps)
+        if level not in HAND_DESIGNED_SPECS:
+            raise ValueError(f"unknown level {level!r}; choose from {', '.join(HAND_DESIGNED)}")
+        self.level = level
 
     @property
     def default_params(self) -> GridLevel:
-        if self.max_size >= 11 and self.max_objects >= 4:
-            return hand_designed_level("dense", self.max_size, self.max_objects)
+        size, _, objects, _ = HAND_DESIGNED_SPECS[self.level]
+        if self.max_size >= size and self.max_objects >= len(objects):
+            return hand_designed_level(self.level, self.max_size, self.max_objects)
         # A board too small for LPG's levels: a fixed random level of it.
         return generate_level(jax.random.PRNGKey(0), self.max_size, self.max_objects, min(4, self.max_size),
                               num_walls=0, max_steps=(self.max_steps, self.max_steps))
