@@ -71,3 +71,49 @@ def test_algorithmic_regret_is_the_known_baseline_return_minus_the_rules():
     buffer = state.curriculum.buffer
     filled = np.asarray(buffer.filled) if hasattr(buffer, "filled") else np.ones(len(np.asarray(buffer.max_returns)), bool)
     np.testing.assert_allclose(np.asarray(buffer.max_returns)[filled & np.isfinite(np.asarray(buffer.max_returns))], 5.0)
+
+
+TINY_ARGV = ["--objective", "lpg", "--levels", "gridworld", "--population", "4", "--generations", "2", "--num-seeds", "1",
+             "--grid-size", "4", "--max-objects", "1", "--max-episode-steps", "8", "--lifetime-min", "2",
+             "--lifetime-max", "2", "--num-walls", "1", "--held-out-levels", "1", "--capacity", "4", "--num-envs", "2",
+             "--rollout-len", "4", "--rule-hidden", "8", "--num-chunks", "2", "--quiet"]
+
+
+import pytest  # noqa: E402
+
+from jaxrl.programs.meta_train import main as meta_train_main  # noqa: E402
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--objective", "lpg"], "--levels gridworld"),
+    (["--objective", "lpg", "--levels", "gridworld", "--curriculum", "hand_designed", "--grid-size", "7"], "--curriculum hand_designed"),
+    (["--objective", "lpg", "--levels", "gridworld", "--lifetime-min", "9", "--lifetime-max", "3"], "--lifetime-min"),
+    (["--objective", "lpo", "--levels", "gridworld"], "--levels"),
+    (["--objective", "lpg", "--levels", "gridworld", "--curriculum", "plr_pvl"], "--curriculum"),
+])
+def test_bad_rule_options_are_one_line_and_exit_2(argv, flag, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert meta_train_main([*argv, "--out-dir", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and flag in err[0] and not out.exists()
+
+
+@pytest.mark.slow
+def test_meta_train_meta_test_usage(tmp_path, capsys):
+    """The usage of the LPG issue at tiny sizes: meta-train (groove), resume, train with the saved rule, meta-test."""
+    from jaxrl.evaluation.meta_test import main as meta_test_main
+    from jaxrl.programs.train import main as train_main
+
+    out = tmp_path / "groove"
+    assert meta_train_main([*TINY_ARGV, "--curriculum", "groove", "--out-dir", str(out)]) == 0
+    summary = __import__("json").loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and np.isfinite(summary["final_return_mean"])
+    assert (out / "best" / "objective.json").is_file() and (out / "fitness_curve.png").is_file()
+    assert meta_train_main(["--resume", str(out), "--quiet"]) == 0
+    assert train_main(["--algo", "lpg", "--rule", str(out / "best"), "--env", "GridWorld-sparse", "--total-timesteps", "64",
+                       "--num-envs", "2", "--rollout-len", "4", "--num-chunks", "1", "--quiet",
+                       "--out-dir", str(tmp_path / "lpg_sparse")]) == 0
+    report = tmp_path / "report"
+    assert meta_test_main([str(out / "best"), "--envs", "GridWorld-sparse", "--timesteps", "512", "--num-seeds", "2",
+                           "--baselines", "a2c", "--reps", "100", "--out", str(report)]) == 0
+    assert (report / "horizon_512" / "report.md").is_file()

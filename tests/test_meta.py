@@ -72,7 +72,8 @@ def test_meta_presets_resolve():
     try:
         for preset in presets:
             cfg = resolve(["--config", str(preset)])
-            assert cfg.search.objective in ("lpo", "ta_lpo")
+            assert cfg.search.objective in ("lpo", "ta_lpo", "lpg", "ta_lpg")
+            assert (cfg.search.levels == "gridworld") == (cfg.search.objective in ("lpg", "ta_lpg"))
     finally:
         os.chdir(cwd)
 
