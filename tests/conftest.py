@@ -102,6 +102,11 @@ SLOW = {
     "test_multiprocess.py::test_entry_point_bad_flag_is_one_line_and_exit_2": "test_programs bad input",
     "test_recurrent_ppo.py::test_recomputed_log_probs_equal_the_rollouts[gru]": "unroll resets test",
     "test_lpg.py::test_rule_gradient_reaches_the_rule_parameters": "test_lpg updates",
+    "test_parallel.py::test_sharded_evolution_is_bitwise_equal": "test_programs lifecycle",
+    "test_objectives.py::test_ppo_initialisation_approximates_the_clip_drift": "[ppo-lpo] drift properties",
+    "test_report.py::test_labels_and_dirname_methods": "test_report unit tests",
+    "test_invariance.py::test_vmapped_hyperparameter_grid_equals_single_runs": "test_programs sweep",
+    "test_run_lifecycle.py::test_tensorboard_and_wandb_offline": "the run directory's metrics.jsonl tests",
 }
 # test_envs' every-registered-env check keeps one env of each family in the fast tier.
 FAST_ENVS = {"CartPole-v1", "Pendulum-v1", "Breakout-MinAtar", "Catch-bsuite", "MaskedCartPole-v1", "probe/ConstantReward",

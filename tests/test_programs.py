@@ -36,7 +36,7 @@ TINY = {
     "evolve": ["--strategy", "openai_es", "--env", "CartPole-v1", "--population", "8", "--episodes", "1",
                "--episode-len", "50", "--generations", "8", "--hidden-sizes", "8", "--num-seeds", "2", "--eval-episodes", "2"],
     "meta_train": ["--objective", "lpo", "--env", "CartPole-v1", "--population", "4", "--seeds-per-member", "1",
-                   "--generations", "4", "--drift-hidden", "8", "--inner-timesteps", "1024", "--inner-eval-episodes", "2",
+                   "--generations", "4", "--drift-hidden", "8", "--drift-init", "random", "--inner-timesteps", "1024", "--inner-eval-episodes", "2",
                    "--eval-episodes", "1"],
     "ued": ["--method", "accel", "--env", "Maze", "--total-timesteps", "1024", "--num-levels", "4", "--rollout-len", "32",
             "--num-minibatches", "2", "--num-epochs", "1", "--hidden-sizes", "16", "--capacity", "16", "--min-fill", "0.25",

@@ -16,6 +16,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxrl.losses.drift import dpo_drift, drift_policy_loss, lpo_features, ppo_clip_drift, ta_lpo_features
@@ -167,6 +168,22 @@ def fit_drift_to_ppo(key, name: str, hidden: int, log_horizon: bool, steps: int 
     return params
 
 
+_FITTED: dict = {}
+
+
+def fitted_drift(key, name: str, hidden: int, log_horizon: bool):
+    """:func:`fit_drift_to_ppo`, remembered per concrete key: the 3,000-step fit runs once per process
+    however many runs build the same objective (a traced key, inside a compiled init, is fitted in place)."""
+    try:
+        tag = (name, hidden, log_horizon, np.asarray(jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+                                                      else key).tobytes())
+    except jax.errors.TracerArrayConversionError:
+        return fit_drift_to_ppo(key, name, hidden, log_horizon)
+    if tag not in _FITTED:
+        _FITTED[tag] = fit_drift_to_ppo(key, name, hidden, log_horizon)
+    return _FITTED[tag]
+
+
 def make_learned_objective(name: str, hidden: int = 128, init: str = "ppo", log_horizon: bool = False) -> Objective:
     """LPO (``name="lpo"``) or TA-LPO (``"ta_lpo"``): ``loss = -mean(r A - DriftNet(features))``.
 
@@ -188,7 +205,7 @@ def make_learned_objective(name: str, hidden: int = 128, init: str = "ppo", log_
 
     def init_params(key):
         if init == "ppo":
-            return fit_drift_to_ppo(key, name, hidden, log_horizon)
+            return fitted_drift(key, name, hidden, log_horizon)
         return net.init(key, drift_features(name, _sample_drift_inputs(key, 8), log_horizon))
 
     spec = (("objective", name), ("drift_hidden", int(hidden)), ("ta_log_horizon", log_horizon))
