@@ -34,6 +34,17 @@ def one_object_level(p_terminate=1.0, p_respawn=0.0, max_steps=5, reward=2.0):
         max_steps=jnp.asarray(max_steps, jnp.int32))
 
 
+def play(env, level, actions):
+    """``(final state, rewards)`` of ``actions`` from the level's start (one fixed key)."""
+    key = jax.random.PRNGKey(0)
+    state, _ = env.reset(key, level)
+    rewards = []
+    for action in actions:
+        state, ts = env.step(key, state, action, level)
+        rewards.append(float(ts.reward))
+    return state, rewards
+
+
 def test_collecting_pays_the_reward_terminates_and_respawns_as_set():
     env = GridWorld(**SMALL)
     env.step = jax.jit(env.step)
@@ -43,21 +54,10 @@ def test_collecting_pays_the_reward_terminates_and_respawns_as_set():
     _, ts = env.step(key, state, RIGHT, one_object_level(p_terminate=1.0))
     assert float(ts.reward) == 2.0 and bool(ts.terminated) and not bool(ts.truncated)
     # Never terminating, never respawning: the object is gone after collection, the reward paid once.
-    level = one_object_level(p_terminate=0.0, p_respawn=0.0)
-    state, _ = env.reset(key, level)
-    rewards = []
-    for action in (RIGHT, STAY, STAY):
-        state, ts = env.step(key, state, action, level)
-        rewards.append(float(ts.reward))
+    state, rewards = play(env, one_object_level(p_terminate=0.0, p_respawn=0.0), (RIGHT, STAY, STAY))
     assert rewards == [2.0, 0.0, 0.0] and not bool(state.present[0])
     # Respawn with probability 1: present again on the next step, collected again by staying on its cell.
-    level = one_object_level(p_terminate=0.0, p_respawn=1.0)
-    state, _ = env.reset(key, level)
-    rewards = []
-    for action in (RIGHT, STAY, STAY):
-        state, ts = env.step(key, state, action, level)
-        rewards.append(float(ts.reward))
-    assert rewards == [2.0, 0.0, 2.0]
+    assert play(env, one_object_level(p_terminate=0.0, p_respawn=1.0), (RIGHT, STAY, STAY))[1] == [2.0, 0.0, 2.0]
 
 
 def test_time_limit_truncates_and_walls_block():

@@ -90,6 +90,20 @@ def lpg_meta_hparams(search, levels: GridLevelsConfig) -> LPGMetaHParams:
                                             f(levels.min_fill)))
 
 
+def level_generator(levels: GridLevelsConfig):
+    """``key -> GridLevel``: the random levels of the configured space (lifetimes drawn with them)."""
+    return lambda key: generate_level(key, levels.grid_size, levels.max_objects, num_walls=levels.num_walls,
+                                      max_steps=(20, levels.max_episode_steps),
+                                      lifetime=(levels.lifetime_min, levels.lifetime_max))
+
+
+def held_out_levels(levels: GridLevelsConfig):
+    """``[held_out_levels]`` random levels drawn from :data:`HELD_OUT_SEED` (never a run's key), each with
+    the longest lifetime."""
+    held_out = jax.vmap(level_generator(levels))(jax.random.split(jax.random.PRNGKey(HELD_OUT_SEED), levels.held_out_levels))
+    return held_out._replace(lifetime=jnp.full_like(held_out.lifetime, levels.lifetime_max))
+
+
 def train_on_level(agent: Agent, hp, key, level, lifetime, max_updates: int):
     """The state of ``agent`` after ``lifetime`` updates on ``level`` (a scan of ``max_updates``, later ones
     skipped: one program for every lifetime)."""
@@ -134,15 +148,13 @@ def make_lpg_meta_training(search, levels: GridLevelsConfig, agent_cfg: LPGAgent
     agent = make_lpg_agent(agent_cfg, env, rule, max_life)
     flat_init, unravel = flatten_util.ravel_pytree(rule.init(jax.random.PRNGKey(0)))
     strategy = make_strategy("openai_es", flat_init.shape[0], search.population, "none")
-    generate = lambda k: generate_level(k, levels.grid_size, levels.max_objects, num_walls=levels.num_walls,  # noqa: E731
-                                        max_steps=(20, levels.max_episode_steps), lifetime=(levels.lifetime_min, max_life))
+    generate = level_generator(levels)
     uses_buffer = levels.curriculum in ("groove", "plr_maxmc")
     curriculum = make_curriculum(curriculum_config(levels, num_levels), generate) if uses_buffer else None
     if levels.curriculum == "hand_designed":
         _, hand = hand_designed_levels(levels.grid_size, levels.max_objects, max_life)
         hand = hand._replace(max_steps=jnp.minimum(hand.max_steps, levels.max_episode_steps))
-    held_out = jax.vmap(generate)(jax.random.split(jax.random.PRNGKey(HELD_OUT_SEED), levels.held_out_levels))
-    held_out = held_out._replace(lifetime=jnp.full_like(held_out.lifetime, max_life))
+    held_out = held_out_levels(levels)
 
     def rule_return(key, rule_params, level):
         """Mean evaluation return of one agent trained by the rule on ``level`` for its lifetime."""
@@ -219,9 +231,7 @@ def random_policy_returns(levels: GridLevelsConfig, agent_cfg: LPGAgentConfig, r
     policy) on the held-out levels: the floor a learned rule must rise above."""
     env = GridWorld(levels.grid_size, levels.max_objects, levels.max_episode_steps)
     agent = make_lpg_agent(agent_cfg, env, rule, 1)
-    generate = lambda k: generate_level(k, levels.grid_size, levels.max_objects, num_walls=levels.num_walls,  # noqa: E731
-                                        max_steps=(20, levels.max_episode_steps), lifetime=(levels.lifetime_min, levels.lifetime_max))
-    held_out = jax.vmap(generate)(jax.random.split(jax.random.PRNGKey(HELD_OUT_SEED), levels.held_out_levels))
+    held_out = held_out_levels(levels)
     hp = lpg_hparams(agent_cfg, rule.init(jax.random.PRNGKey(0)), 0)
 
     def one(k, level):
