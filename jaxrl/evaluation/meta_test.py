@@ -139,7 +139,7 @@ def main(argv=None, prog: str = "meta_test.py") -> int:
         run_dirs, run_labels = [], {}
         for cfg, label in plan[horizon]:
             print(f"training {label} on {cfg.experiment.env} for {horizon} steps x {args.num_seeds} seeds", flush=True)
-            result = training.run(training.PROGRAM, cfg)
+            result = training.run(cfg)
             if result.diverged:
                 print(f"{prog}: error: {label} on {cfg.experiment.env} diverged (see {cfg.run.out_dir})", file=sys.stderr)
                 return 3
