@@ -114,6 +114,6 @@ def test_meta_train_meta_test_usage(tmp_path, capsys):
                        "--num-envs", "2", "--rollout-len", "4", "--num-chunks", "1", "--quiet",
                        "--out-dir", str(tmp_path / "lpg_sparse")]) == 0
     report = tmp_path / "report"
-    assert meta_test_main([str(out / "best"), "--envs", "GridWorld-sparse", "--timesteps", "512", "--num-seeds", "2",
+    assert meta_test_main([str(out / "best"), "--envs", "GridWorld-sparse", "--timesteps", "1280", "--num-seeds", "2",
                            "--baselines", "a2c", "--reps", "100", "--out", str(report)]) == 0
-    assert (report / "horizon_512" / "report.md").is_file()
+    assert (report / "horizon_1280" / "report.md").is_file()
