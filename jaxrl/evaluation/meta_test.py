@@ -124,7 +124,9 @@ def main(argv=None, prog: str = "meta_test.py") -> int:
         for env_name in env_names:
             for i, objective in enumerate(objectives):
                 run_dir = out / "runs" / f"h{horizon}_{env_name.replace('/', '_')}_{i}"
-                flags = [*method_flags(objective, env_name), "--env", env_name, "--total-timesteps", str(horizon),
+                # A rule's agent is evaluated on its sampled policy (as LPG and GROOVE do): so is every method beside it.
+                same_policy = ["--eval-stochastic"] if rules and not is_saved_rule(objective) else []
+                flags = [*method_flags(objective, env_name), *same_policy, "--env", env_name, "--total-timesteps", str(horizon),
                          "--num-seeds", str(args.num_seeds), "--seed", str(args.seed), "--checkpoint-every", "0",
                          "--quiet", "--overwrite", "--out-dir", str(run_dir)]
                 if env_name in presets and not is_saved_rule(objective):
