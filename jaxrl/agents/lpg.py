@@ -285,17 +285,17 @@ def sgd_step(params, updates, lr):
 
 
 def make_lpg_agent(cfg: LPGAgentConfig, env: Env, rule: UpdateRule, num_updates: int, num_eval_episodes: int = 16,
-                   batched_env_params: bool = False) -> Agent:
+                   deterministic_eval: bool = False) -> Agent:
     """An agent trained by ``rule`` for ``num_updates`` updates (static: the scan length).
 
     An agent whose ``hp.lifetime`` is shorter stops learning after ``lifetime`` updates
     (its parameters frozen; GROOVE's per-level lifetimes inside one fixed-length program).
-    Evaluation samples actions (LPG and GROOVE evaluate the stochastic policy).
+    Evaluation samples actions by default (LPG and GROOVE evaluate the stochastic policy).
     """
     if not isinstance(env.action_space(env.default_params), Discrete):
         raise ValueError("LPG agents need a discrete action space")
     nets = LPGNets(tuple(cfg.hidden_sizes), env.action_space(env.default_params).n, cfg.y_dim)
-    vec_env = make_vec_env(env, cfg.num_envs, batched_params=batched_env_params)
+    vec_env = make_vec_env(env, cfg.num_envs)
     obs_shape = tuple(env.observation_space(env.default_params).shape)
 
     def run_lifetime(lifetime):
@@ -310,10 +310,7 @@ def make_lpg_agent(cfg: LPGAgentConfig, env: Env, rule: UpdateRule, num_updates:
         key_net, key_env = jax.random.split(key)
         params = nets.init(key_net, jnp.zeros((1,) + obs_shape, jnp.float32))
         opt_state = make_agent_optimizer(cfg, hp).init(params)
-        env_params = env.default_params
-        if batched_env_params:
-            env_params = jax.tree.map(lambda x: jnp.broadcast_to(x, (cfg.num_envs,) + jnp.shape(x)), env_params)
-        env_state, obs = vec_env.reset(key_env, env_params)
+        env_state, obs = vec_env.reset(key_env, env.default_params)
         return LPGAgentState(params, opt_state, env_state, obs, jnp.zeros((), jnp.int32))
 
     def update(key, state: LPGAgentState, env_params, hp: LPGHParams):
@@ -333,7 +330,7 @@ def make_lpg_agent(cfg: LPGAgentConfig, env: Env, rule: UpdateRule, num_updates:
                    "episodes_done": jnp.sum(traj.info["episode_done"]).astype(jnp.float32)}
         return LPGAgentState(params, opt_state, env_state, obs, state.update_step + 1), metrics
 
-    return Agent(init=init, update=update, evaluate=make_evaluate(env, act, num_eval_episodes, deterministic=False),
+    return Agent(init=init, update=update, evaluate=make_evaluate(env, act, num_eval_episodes, deterministic_eval),
                  act=act, num_updates=int(num_updates), env_steps_per_update=cfg.num_envs * cfg.rollout_len, env=vec_env)
 
 
@@ -359,10 +356,7 @@ def make_lpg_from_config(cfg: LPGTrainConfig, env: Env, total_timesteps: int, nu
     if rule.spec["y_dim"] != cfg.y_dim:
         raise ValueError(f"--y-dim: the rule was meta-trained with y_dim {rule.spec['y_dim']}, got {cfg.y_dim}")
     num_updates = max(1, int(total_timesteps) // (cfg.num_envs * cfg.rollout_len))
-    agent = make_lpg_agent(cfg, env, rule, num_updates, num_eval_episodes)
-    if deterministic_eval:
-        agent = agent._replace(evaluate=make_evaluate(env, agent.act, num_eval_episodes, deterministic=True))
-    return agent
+    return make_lpg_agent(cfg, env, rule, num_updates, num_eval_episodes, deterministic_eval)
 
 
 def lpg_train_hparams(cfg: LPGTrainConfig) -> LPGHParams:
