@@ -3,11 +3,13 @@ against a baseline whose return is known (computed once per new level, read back
 from typing import NamedTuple
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxrl.agents.base import Agent
-from jaxrl.agents.lpg import LPGAgentConfig, make_rule
+from jaxrl.agents.lpg import LPGAgentConfig, lpg_hparams, make_rule
 from jaxrl.envs import make_vec_env
 from jaxrl.envs.levels.gridworld import GridWorld
 from jaxrl.evolution.strategies import EvolutionHParams, make_strategy
@@ -73,13 +75,80 @@ def test_algorithmic_regret_is_the_known_baseline_return_minus_the_rules():
     np.testing.assert_allclose(np.asarray(buffer.max_returns)[filled & np.isfinite(np.asarray(buffer.max_returns))], 5.0)
 
 
+def tiny_agent_meta_loss(policy_lr=1.0):
+    """One agent on a tiny level (2 updates per meta step) and its meta-loss function."""
+    from jaxrl.agents.lpg import make_lpg_agent, make_policy_gradient_objective
+    from jaxrl.objectives.lpg_meta import RuleSearchConfig, agent_on_level, level_generator, make_agent_meta_loss
+
+    cfg = AGENT.__class__(num_envs=2, rollout_len=4, y_dim=4, policy_lr=policy_lr, y_lr=1.0)
+    env = GridWorld(TINY.grid_size, TINY.max_objects, TINY.max_episode_steps)
+    rule = make_rule("lpg", hidden=4, y_dim=4)
+    agent = make_lpg_agent(cfg, env, rule, 4, with_critic=True)
+    method = RuleSearchConfig(meta_method="meta_gradient", inner_updates=2)
+    loss = make_agent_meta_loss(agent, make_policy_gradient_objective(cfg, env), cfg, method)
+    level = level_generator(TINY)(jax.random.PRNGKey(3))._replace(lifetime=jnp.asarray(4, jnp.int32))
+    start = agent_on_level(agent, lpg_hparams(cfg, rule.init(jax.random.PRNGKey(0)), 4), jax.random.PRNGKey(1), level)
+    return rule, loss, start, level
+
+
+def test_meta_gradient_through_inner_updates_matches_finite_differences():
+    """The meta-gradient reaches the rule through the agent's updates: its projection on a random direction
+    equals the central difference of the (deterministic, fixed-key) meta-loss."""
+    rule, loss, start, level = tiny_agent_meta_loss()
+    params = rule.init(jax.random.PRNGKey(0))
+    key = jax.random.PRNGKey(7)
+    f = jax.jit(lambda p: loss(p, start, level, key)[0])
+    grads = jax.jit(jax.grad(f))(params)
+    flat, unravel = jax.flatten_util.ravel_pytree(params)
+    direction = jax.random.normal(jax.random.PRNGKey(5), flat.shape)
+    direction = direction / jnp.linalg.norm(direction)
+    analytic = float(jnp.dot(jax.flatten_util.ravel_pytree(grads)[0], direction))
+    eps = 1e-2
+    numeric = (float(f(unravel(flat + eps * direction))) - float(f(unravel(flat - eps * direction)))) / (2 * eps)
+    assert abs(analytic) > 1e-4  # the rule's parameters matter to the updated agent
+    np.testing.assert_allclose(analytic, numeric, rtol=0.05, atol=1e-4)
+
+
+def test_agent_past_its_lifetime_drops_out_of_the_meta_gradient():
+    rule, loss, start, level = tiny_agent_meta_loss()
+    params = rule.init(jax.random.PRNGKey(0))
+    done = start._replace(update_step=jnp.asarray(4, jnp.int32))  # lifetime 4 used up
+    _, (state, alive, _) = loss(params, done, level, jax.random.PRNGKey(0))
+    assert not bool(alive)
+    for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(done.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # frozen: the rule no longer moves it
+    _, (_, alive, _) = loss(params, start, level, jax.random.PRNGKey(0))
+    assert bool(alive)
+
+
+@pytest.mark.parametrize("curriculum", ["dr", "plr_pvl"])
+def test_meta_gradient_generation_moves_the_rule(curriculum):
+    """A meta-gradient generation lives every agent through its lifetime, steps the rule, and (plr_pvl)
+    scores its levels by the non-negative positive value loss of their agents."""
+    from jaxrl.objectives.lpg_meta import RuleSearchConfig
+
+    levels = TINY.__class__(**{**TINY.__dict__, "curriculum": curriculum})
+    search = MetaConfig(population=3, lr=0.05)
+    method = RuleSearchConfig(meta_method="meta_gradient", inner_updates=1)
+    meta, _ = make_lpg_meta_training(search, levels, AGENT, make_rule("lpg", hidden=8, y_dim=4), None, None,
+                                     generations=1, eval_seeds=1, method=method)
+    hp = lpg_meta_hparams(search, levels)
+    state = meta.init(jax.random.PRNGKey(0), hp)
+    new, m = jax.jit(meta.update)(jax.random.PRNGKey(1), state, None, hp)
+    assert m["population_returns"].shape == (3,) and np.isfinite(float(m["meta_loss"]))
+    moved = sum(float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(new.params), jax.tree.leaves(state.params)))
+    assert moved > 0
+    if curriculum == "plr_pvl":
+        scores = np.asarray(new.curriculum.buffer.scores)[np.asarray(new.curriculum.buffer.filled)]
+        assert len(scores) == 3 and (scores >= 0).all() and np.isfinite(scores).all()
+        np.testing.assert_allclose(scores.mean(), float(m["level_score_mean"]), rtol=1e-5)
+
+
 TINY_ARGV = ["--objective", "lpg", "--levels", "gridworld", "--population", "4", "--generations", "2", "--num-seeds", "1",
              "--grid-size", "4", "--max-objects", "1", "--max-episode-steps", "8", "--lifetime-min", "2",
              "--lifetime-max", "2", "--num-walls", "1", "--held-out-levels", "1", "--capacity", "4", "--num-envs", "2",
              "--rollout-len", "4", "--rule-hidden", "8", "--num-chunks", "2", "--quiet"]
 
-
-import pytest  # noqa: E402
 
 from jaxrl.programs.meta_train import main as meta_train_main  # noqa: E402
 
@@ -89,7 +158,10 @@ from jaxrl.programs.meta_train import main as meta_train_main  # noqa: E402
     (["--objective", "lpg", "--levels", "gridworld", "--curriculum", "hand_designed", "--grid-size", "7"], "--curriculum hand_designed"),
     (["--objective", "lpg", "--levels", "gridworld", "--lifetime-min", "9", "--lifetime-max", "3"], "--lifetime-min"),
     (["--objective", "lpo", "--levels", "gridworld"], "--levels"),
-    (["--objective", "lpg", "--levels", "gridworld", "--curriculum", "plr_pvl"], "--curriculum"),
+    (["--objective", "lpg", "--levels", "gridworld", "--curriculum", "plr_regret"], "--curriculum"),
+    (["--objective", "lpg", "--levels", "gridworld", "--meta-method", "meta_gradient", "--inner-updates", "9",
+      "--lifetime-max", "3", "--lifetime-min", "3"], "--inner-updates"),
+    (["--objective", "lpo", "--inner-timesteps", "100", "--inner-timesteps-min", "1000"], "--inner-timesteps-min"),
 ])
 def test_bad_rule_options_are_one_line_and_exit_2(argv, flag, tmp_path, capsys):
     out = tmp_path / "run"

@@ -32,6 +32,33 @@ def test_population_fitness_is_the_inner_run_per_member_and_seed():
     np.testing.assert_allclose(table[1, 2], one, rtol=1e-5)
 
 
+def test_traced_horizon_trains_that_many_updates_with_its_schedule():
+    """A PPO built for 6 updates, run with a traced horizon of 3: updates 0-2 anneal the learning rate and
+    advance n / N over 3 (what a 3-update run does), and later updates leave the parameters unchanged."""
+    from jaxrl.objectives.meta import draw_horizon
+
+    env = envs.make("probe/ObservationAndActionDependentReward")
+    cfg = PPOConfig(num_envs=4, rollout_len=4, hidden_sizes=(8,), num_minibatches=1, num_epochs=1, lr=1e-2, anneal_lr=True)
+    inner = make_ppo(cfg, env, total_timesteps=4 * 4 * 6)
+    hp = hparams_from_config(cfg)._replace(horizon=np.float32(3.0))
+    state = inner.init(jax.random.PRNGKey(0), hp)
+    update = jax.jit(inner.update)
+    params = []
+    for i in range(6):
+        state, m = update(jax.random.PRNGKey(i), state, env.default_params, hp)
+        if i < 3:
+            np.testing.assert_allclose(float(m["learning_rate"]), 1e-2 * (1 - i / 3), rtol=1e-5)
+        params.append(jax.tree.leaves(state.params))
+    for later in params[3:]:
+        for a, b in zip(later, params[2]):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert any(float(np.abs(a - b).max()) > 0 for a, b in zip(params[1], params[0]))
+    assert float(draw_horizon(jax.random.PRNGKey(0), None)) == -1.0
+    drawn = np.asarray(jax.vmap(lambda k: draw_horizon(k, (4, 64)))(jax.random.split(jax.random.PRNGKey(1), 2000)))
+    assert drawn.min() >= 4 and drawn.max() <= 64 and (drawn == np.round(drawn)).all()
+    assert abs(np.median(drawn) - 16) <= 2  # log-uniform: the median is the geometric mean
+
+
 def test_meta_training_increases_fitness():
     """Fixed seeds: starting from an objective that learns slowly (a random drift network,
     scaled up), 15 generations of OpenAI-ES raise the population's mean fitness and the

@@ -42,6 +42,7 @@ from jaxrl.config import option
 from jaxrl.envs import make_vec_env
 from jaxrl.envs.core import Discrete, Env
 from jaxrl.evaluation.rollout import make_evaluate
+from jaxrl.losses.gae import gae_advantages
 from jaxrl.networks.distributions import Categorical
 from jaxrl.networks.mlp import MLP, orthogonal_dense
 from jaxrl.training.optim import global_norm
@@ -194,6 +195,10 @@ class LPGAgentConfig:
     y_coef: float = option(0.5, "alpha_y: weight of KL(y || y_hat)", traced=True, minimum=0.0)
     gamma: float = option(0.99, "discount the rule sees", traced=True, minimum=0.0, maximum=1.0)
     max_grad_norm: float = option(0.5, "global gradient-norm clip of the agent", traced=True, positive=True)
+    value_lr: float = option(4.0, "learning rate of the value critic kept beside the agent for meta-gradients and PVL "
+                                  "scores (never part of the rule's update)", traced=True, positive=True)
+    gae_lambda: float = option(0.95, "GAE lambda of that critic's targets and advantages", traced=True, minimum=0.0,
+                               maximum=1.0)
 
 
 class LPGHParams(NamedTuple):
@@ -206,12 +211,14 @@ class LPGHParams(NamedTuple):
     gamma: jax.Array
     max_grad_norm: jax.Array
     lifetime: jax.Array  # agent updates this agent lives for (progress = update_step / lifetime); -1: the whole run
+    value_lr: jax.Array
+    gae_lambda: jax.Array
 
 
 def lpg_hparams(cfg: LPGAgentConfig, rule_params, lifetime) -> LPGHParams:
     f = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
     return LPGHParams(rule_params, f(cfg.policy_lr), f(cfg.y_lr), f(cfg.y_coef), f(cfg.gamma), f(cfg.max_grad_norm),
-                      jnp.asarray(lifetime, jnp.int32))
+                      jnp.asarray(lifetime, jnp.int32), f(cfg.value_lr), f(cfg.gae_lambda))
 
 
 class LPGAgentState(NamedTuple):
@@ -220,6 +227,7 @@ class LPGAgentState(NamedTuple):
     env_state: Any
     obs: jax.Array
     update_step: jax.Array
+    critic: Any = ()  # value-critic parameters when the agent keeps one (``with_critic``), else ()
 
 
 class _Head(nn.Module):
@@ -245,6 +253,24 @@ class LPGNets(nn.Module):
     def __call__(self, obs):
         return (_Head(self.hidden_sizes, self.num_actions, 0.01, name="policy")(obs),
                 _Head(self.hidden_sizes, self.y_dim, 1.0, name="y")(obs))
+
+
+class ValueNet(nn.Module):
+    """``V(s)``: the same torso as the agent's heads and one linear output (a linear map when no hidden layer)."""
+
+    hidden_sizes: tuple
+
+    @nn.compact
+    def __call__(self, obs):
+        return _Head(self.hidden_sizes, 1, 1.0)(obs)[..., 0]
+
+
+def critic_advantages(value_apply, critic, traj, gamma, gae_lambda):
+    """``(advantages [T, B], value targets [T, B])`` of a trajectory under a value critic: GAE, bootstrapping
+    through a time limit from the true final observation, none across a terminal state."""
+    values, next_values = value_apply(critic, traj.obs), value_apply(critic, traj.final_obs)
+    return gae_advantages(traj.reward, values, next_values, traj.terminated, traj.terminated | traj.truncated, gamma,
+                          gae_lambda)
 
 
 def kl_categorical(p, q, eps: float = 1e-8):
@@ -285,18 +311,23 @@ def sgd_step(params, updates, lr):
 
 
 def make_lpg_agent(cfg: LPGAgentConfig, env: Env, rule: UpdateRule, num_updates: int, num_eval_episodes: int = 16,
-                   deterministic_eval: bool = False) -> Agent:
+                   deterministic_eval: bool = False, with_critic: bool = False) -> Agent:
     """An agent trained by ``rule`` for ``num_updates`` updates (static: the scan length).
 
     An agent whose ``hp.lifetime`` is shorter stops learning after ``lifetime`` updates
     (its parameters frozen; GROOVE's per-level lifetimes inside one fixed-length program).
     Evaluation samples actions by default (LPG and GROOVE evaluate the stochastic policy).
+    ``with_critic``: the agent also fits a value critic ``V(s)`` by TD(lambda) on every rollout
+    (``state.critic``); the rule never sees it. Meta-gradients take their advantages from it
+    and PLR's positive value loss (metric ``positive_value_loss``, mean ``max(GAE, 0)`` of the
+    rollout) is read from it.
     """
     if not isinstance(env.action_space(env.default_params), Discrete):
         raise ValueError("LPG agents need a discrete action space")
     nets = LPGNets(tuple(cfg.hidden_sizes), env.action_space(env.default_params).n, cfg.y_dim)
     vec_env = make_vec_env(env, cfg.num_envs)
     obs_shape = tuple(env.observation_space(env.default_params).shape)
+    value_net = ValueNet(tuple(cfg.hidden_sizes))
 
     def run_lifetime(lifetime):
         """``hp.lifetime``, where -1 means the whole run (``num_updates``: a training run of ``train.py``)."""
@@ -311,10 +342,23 @@ def make_lpg_agent(cfg: LPGAgentConfig, env: Env, rule: UpdateRule, num_updates:
         params = nets.init(key_net, jnp.zeros((1,) + obs_shape, jnp.float32))
         opt_state = make_agent_optimizer(cfg, hp).init(params)
         env_state, obs = vec_env.reset(key_env, env.default_params)
-        return LPGAgentState(params, opt_state, env_state, obs, jnp.zeros((), jnp.int32))
+        critic = value_net.init(jax.random.fold_in(key_net, 1), jnp.zeros((1,) + obs_shape, jnp.float32)) if with_critic else ()
+        return LPGAgentState(params, opt_state, env_state, obs, jnp.zeros((), jnp.int32), critic)
+
+    def fit_critic(critic, traj, hp: LPGHParams):
+        """One clipped SGD step of the critic towards its GAE targets; ``(critic, positive value loss)``."""
+        def loss(c):
+            advantages, targets = critic_advantages(value_net.apply, c, traj, hp.gamma, hp.gae_lambda)
+            values = value_net.apply(c, traj.obs)
+            return jnp.mean((jax.lax.stop_gradient(targets) - values) ** 2), advantages
+
+        grads, advantages = jax.grad(loss, has_aux=True)(critic)
+        scale = jnp.minimum(1.0, hp.max_grad_norm / (global_norm(grads) + 1e-6))
+        return sgd_step(critic, grads, hp.value_lr * scale), jnp.mean(jnp.maximum(advantages, 0.0))
 
     def update(key, state: LPGAgentState, env_params, hp: LPGHParams):
-        env_state, obs, traj, _ = collect_rollout(key, lambda o: Categorical(nets.apply(state.params, o)[0]), vec_env,
+        behaviour = jax.lax.stop_gradient(state.params)  # acting carries no (meta-)gradient; the loss below does
+        env_state, obs, traj, _ = collect_rollout(key, lambda o: Categorical(nets.apply(behaviour, o)[0]), vec_env,
                                                   env_params, state.env_state, state.obs, cfg.rollout_len)
         lifetime = run_lifetime(hp.lifetime)
         progress = state.update_step.astype(jnp.float32) / jnp.maximum(lifetime, 1).astype(jnp.float32)
@@ -324,14 +368,47 @@ def make_lpg_agent(cfg: LPGAgentConfig, env: Env, rule: UpdateRule, num_updates:
         stepped = {"params": {"policy": sgd_step(state.params["params"]["policy"], updates["params"]["policy"], hp.policy_lr),
                               "y": sgd_step(state.params["params"]["y"], updates["params"]["y"], hp.y_lr)}}
         alive = state.update_step < lifetime
-        params = jax.tree.map(lambda new, old: jnp.where(alive, new, old), stepped, state.params)
-        opt_state = jax.tree.map(lambda new, old: jnp.where(alive, new, old), opt_state, state.opt_state)
+        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(alive, n, o), new, old)  # noqa: E731
         metrics = {**aux, "grad_norm": global_norm(grads), "train_return": jnp.mean(traj.info["episode_return"]),
                    "episodes_done": jnp.sum(traj.info["episode_done"]).astype(jnp.float32)}
-        return LPGAgentState(params, opt_state, env_state, obs, state.update_step + 1), metrics
+        critic = state.critic
+        if with_critic:
+            fitted, metrics["positive_value_loss"] = fit_critic(critic, traj, hp)
+            critic = keep(fitted, critic)
+        return LPGAgentState(keep(stepped, state.params), keep(opt_state, state.opt_state), env_state, obs,
+                             state.update_step + 1, critic), metrics
 
     return Agent(init=init, update=update, evaluate=make_evaluate(env, act, num_eval_episodes, deterministic_eval),
                  act=act, num_updates=int(num_updates), env_steps_per_update=cfg.num_envs * cfg.rollout_len, env=vec_env)
+
+
+def make_policy_gradient_objective(cfg: LPGAgentConfig, env: Env):
+    """The meta-objective of LPG's meta-gradient: how well an (updated) agent does on fresh experience.
+
+    Returns ``objective(key, state, env_params, hp) -> (pg_loss, policy_entropy, y_entropy, (env_state, obs))``:
+    a rollout ``[T, B]`` of the agent's policy from where it stands, advantages from its value critic
+    (``state.critic``, no gradient), normalised over the rollout, and
+    ``pg_loss = -mean(log pi(a_t|s_t) * A_t)``; the entropies are the policy's and ``y``'s on the
+    rollout's states. Differentiable in ``state.params`` (and through them in the rule that updated them).
+    """
+    nets = LPGNets(tuple(cfg.hidden_sizes), env.action_space(env.default_params).n, cfg.y_dim)
+    value_net = ValueNet(tuple(cfg.hidden_sizes))
+    vec_env = make_vec_env(env, cfg.num_envs)
+
+    def objective(key, state: LPGAgentState, env_params, hp: LPGHParams):
+        sg = jax.lax.stop_gradient
+        behaviour = sg(state.params)
+        env_state, obs, traj, _ = collect_rollout(key, lambda o: Categorical(nets.apply(behaviour, o)[0]), vec_env,
+                                                  env_params, state.env_state, state.obs, cfg.rollout_len)
+        advantages, _ = critic_advantages(value_net.apply, state.critic, traj, hp.gamma, hp.gae_lambda)
+        advantages = sg((advantages - advantages.mean()) / (advantages.std() + 1e-8))
+        logits, y_logits = nets.apply(state.params, traj.obs)
+        dist = Categorical(logits)
+        y = jax.nn.softmax(y_logits)
+        pg_loss = -jnp.mean(dist.log_prob(traj.action) * advantages)
+        return pg_loss, jnp.mean(dist.entropy()), jnp.mean(-jnp.sum(y * jnp.log(y + 1e-8), -1)), (env_state, obs)
+
+    return objective
 
 
 @dataclasses.dataclass(frozen=True)

@@ -92,6 +92,10 @@ class PPOHParams(NamedTuple):
     dpo_alpha: jax.Array
     dpo_beta: jax.Array
     objective_params: Any = ()
+    # Training horizon N in updates, traced: > 0 trains for N updates (later updates change nothing) with the
+    # schedule and the objective's n / N over N, so runs of many horizons share one program of
+    # ``num_updates`` >= N; <= 0: ``num_updates`` (every run of ``train.py``).
+    horizon: Any = -1.0
 
 
 class PPOState(NamedTuple):
@@ -121,10 +125,10 @@ def objective_from_config(cfg: PPOConfig):
 def hparams_from_config(cfg: PPOConfig, objective_params=None) -> PPOHParams:
     """Traced hyperparameters of ``cfg``; ``objective_params`` default to the objective's
     initial (or saved) parameters."""
-    values = {f: jnp.asarray(getattr(cfg, f), jnp.float32) for f in PPOHParams._fields if f != "objective_params"}
+    values = {f: jnp.asarray(getattr(cfg, f), jnp.float32) for f in PPOHParams._fields if f not in ("objective_params", "horizon")}
     if objective_params is None:
         objective_params = objective_from_config(cfg)[1]
-    return PPOHParams(**values, objective_params=objective_params)
+    return PPOHParams(**values, objective_params=objective_params, horizon=jnp.asarray(-1.0, jnp.float32))
 
 
 def validate_ppo(cfg: PPOConfig, env, total_timesteps: int):
@@ -292,7 +296,7 @@ def build_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes:
         flatten = lambda x: x.reshape((-1,) + x.shape[2:])  # noqa: E731
         return jax.tree.map(flatten, dist), flatten(critic_out), jax.tree.map(flatten, seq)
 
-    def loss_fn(params, batch, hp: PPOHParams, progress):
+    def loss_fn(params, batch, hp: PPOHParams, progress, horizon):
         dist, critic_out, batch = forward(params, batch)
         log_prob = dist.log_prob(batch["action"])
         advantages = batch["advantages"]
@@ -304,7 +308,7 @@ def build_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes:
             kl=dist.kl(type(dist)(*batch["old_dist"])),
             clip_eps=hp.clip_eps,
             progress=progress,
-            num_updates=jnp.asarray(num_updates, jnp.float32),
+            num_updates=horizon,
             kl_coef=hp.kl_coef,
             dpo_alpha=hp.dpo_alpha,
             dpo_beta=hp.dpo_beta,
@@ -368,8 +372,9 @@ def build_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes:
 
     def learn(key_perm, rollout: PPORollout, hp: PPOHParams):
         state, batch, traj = rollout
-        progress = state.update_step.astype(jnp.float32) / num_updates
-        lr = linear_anneal(hp.lr, state.update_step.astype(jnp.float32), num_updates) if cfg.anneal_lr else hp.lr
+        horizon = jnp.where(hp.horizon > 0, hp.horizon, float(num_updates)).astype(jnp.float32)
+        progress = state.update_step.astype(jnp.float32) / horizon
+        lr = linear_anneal(hp.lr, state.update_step.astype(jnp.float32), horizon) if cfg.anneal_lr else hp.lr
         if recurrent:
             # Minibatches of whole env sequences: env-major leaves [B, T, ...] and each env's state at the rollout's start.
             sequences = {k: v for k, v in batch.items() if k != "core_state"}
@@ -379,9 +384,12 @@ def build_ppo(cfg: PPOConfig, env: Env, total_timesteps: int, num_eval_episodes:
             batch = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]), batch)
 
         params, opt_state, losses = minibatch_epochs(
-            key_perm, state.params, state.opt_state, batch, lambda p, mb: loss_fn(p, mb, hp, progress),
+            key_perm, state.params, state.opt_state, batch, lambda p, mb: loss_fn(p, mb, hp, progress, horizon),
             cfg.num_epochs, cfg.num_minibatches, lr, hp.max_grad_norm,
         )
+        learning = (hp.horizon <= 0) | (state.update_step < horizon)  # always, unless a traced horizon has ended
+        params, opt_state = jax.tree.map(lambda new, old: jnp.where(learning, new, old), (params, opt_state),
+                                         (state.params, state.opt_state))
         metrics = jax.tree.map(jnp.mean, losses)
         metrics["learning_rate"] = lr
         metrics["train_return"] = jnp.mean(traj.info["episode_return"])

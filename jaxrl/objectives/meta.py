@@ -56,14 +56,29 @@ class MetaState(NamedTuple):
     params: Any
 
 
-def make_inner_fitness(inner_agent: Agent, env_params, base_hparams) -> Callable:
+def draw_horizon(key, horizon_range: tuple[int, int] | None) -> jax.Array:
+    """An inner run's training horizon in updates, ``[]`` float32: log-uniform over ``horizon_range``
+    (inclusive, rounded), or -1 (the inner agent's own ``num_updates``) when it is None."""
+    if horizon_range is None:
+        return jnp.asarray(-1.0, jnp.float32)
+    low, high = (jnp.log(float(h)) for h in horizon_range)
+    return jnp.round(jnp.exp(jax.random.uniform(key, (), minval=low, maxval=high))).astype(jnp.float32)
+
+
+def make_inner_fitness(inner_agent: Agent, env_params, base_hparams, horizon_range: tuple[int, int] | None = None) -> Callable:
     """``run(key, objective_params) -> scalar``: the mean final evaluation return of one
-    complete inner training run with ``objective_params`` substituted into ``base_hparams``."""
+    complete inner training run with ``objective_params`` substituted into ``base_hparams``.
+
+    With ``horizon_range`` (updates; the longest is ``inner_agent.num_updates``) each run trains
+    for a horizon drawn from its key (:func:`draw_horizon`), and its objective sees that horizon.
+    """
     train = make_train(inner_agent, env_params)
 
     def run(key, objective_params):
-        key_train, key_eval = jax.random.split(key)
+        key_train, key_eval, key_horizon = jax.random.split(key, 3)
         hp = base_hparams._replace(objective_params=objective_params)
+        if horizon_range is not None:
+            hp = hp._replace(horizon=draw_horizon(key_horizon, horizon_range))
         runner_state, _ = train(key_train, hp)
         return inner_agent.evaluate(key_eval, runner_state.agent_state, env_params, hp).mean()
 
@@ -74,14 +89,15 @@ def population_fitness(run: Callable, key, population_params, seeds_per_member: 
     """``[P, S]`` final returns of ``P`` candidates x ``S`` inner seeds.
 
     Every candidate of a generation is trained on the same ``S`` seeds (common random
-    numbers), so fitness differences come from the objectives, not the seeds.
+    numbers, horizons included), so fitness differences come from the objectives, not the seeds.
     """
     keys = jax.random.split(key, seeds_per_member)
     return jax.vmap(lambda p: jax.vmap(lambda k: run(k, p))(keys))(population_params)
 
 
 def make_meta_training(cfg: MetaConfig, inner_agent: Agent, env_params, base_hparams, initial_params,
-                       generations: int, eval_seeds: int = 8, fitness_transform: Callable = lambda r: r) -> Agent:
+                       generations: int, eval_seeds: int = 8, fitness_transform: Callable = lambda r: r,
+                       horizon_range: tuple[int, int] | None = None) -> Agent:
     """The meta-search as an :class:`Agent`: ``update`` is one generation; ``hparams`` are an
     :class:`EvolutionHParams` (the outer search's step sizes; ``evolution_hparams(cfg)``).
 
@@ -93,6 +109,9 @@ def make_meta_training(cfg: MetaConfig, inner_agent: Agent, env_params, base_hpa
         eval_seeds: inner runs trained with the search mean by ``evaluate`` (after each chunk).
         fitness_transform: ``returns -> fitness`` applied to every inner return
             (e.g. normalisation by random and PPO reference returns); maximised.
+        horizon_range: ``(shortest, longest)`` inner training horizons in updates, drawn
+            log-uniformly per inner seed (TA-LPO's distribution of horizons); None: every run
+            trains ``inner_agent.num_updates``. Evaluation draws its horizons the same way.
 
     Metrics of an update: ``population_returns [P]`` (fitness per candidate),
     ``return_mean``, ``return_max``, ``novelty_mean`` (always 0; the evolution
@@ -100,7 +119,7 @@ def make_meta_training(cfg: MetaConfig, inner_agent: Agent, env_params, base_hpa
     """
     flat_init, unravel = flatten_util.ravel_pytree(initial_params)
     strategy = make_strategy(cfg.strategy, flat_init.shape[0], cfg.population, cfg.fitness_shaping)
-    run = make_inner_fitness(inner_agent, env_params, base_hparams)
+    run = make_inner_fitness(inner_agent, env_params, base_hparams, horizon_range)
 
     def init(key, hp: EvolutionHParams) -> MetaState:
         s = strategy.init(key, flat_init, hp)

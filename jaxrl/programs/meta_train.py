@@ -25,13 +25,16 @@ from jaxrl.objectives.inspect import write_drift_figure
 from jaxrl.parallel import join_batches, to_host
 from jaxrl.programs import train as training
 from jaxrl.programs.driver import Built, checked_env, entries, program_from_module, resolve as resolve_program
+from jaxrl.programs import evolve
 from jaxrl.programs.evolve import (SearchProblem, check_strategy, curves, eval_fields, fitness_figure,  # noqa: F401
-                                   progress_fields, report, search_summary, update_fields)  # hooks shared with evolve
+                                   progress_fields, report, search_summary)  # hooks shared with evolve
 from jaxrl.training.loop import make_runner
 from jaxrl.objectives.meta import MetaConfig, make_meta_training
 from jaxrl.agents.lpg import RULES, LPGAgentConfig, make_rule
-from jaxrl.objectives.lpg_meta import (GridLevelsConfig, lpg_meta_hparams, make_baseline, make_lpg_meta_training,
-                                       random_policy_returns, rule_spec_check)
+from jaxrl.envs.levels.gridworld import render_level
+from jaxrl.io.images import save_buffer_levels
+from jaxrl.objectives.lpg_meta import (BUFFER_CURRICULA, GridLevelsConfig, RuleSearchConfig, lpg_meta_hparams, make_baseline,
+                                       make_lpg_meta_training, random_policy_returns, rule_spec_check)
 
 BEST_DIR, FINAL_DIR = "best", "final"
 
@@ -50,7 +53,11 @@ class MetaTrainConfig(MetaConfig):
     drift_init: str = option("ppo", "initial ES mean: the drift fitted to PPO-clip's, or a random network", choices=DRIFT_INITS)
     ta_log_horizon: bool = option(False, "ta_lpo also sees log(number of updates) (off when meta-training at one horizon)")
     inner_config: str = option("", "PPO preset (YAML) of the inner runs; empty: train.py's PPO defaults")
-    inner_timesteps: int = option(100_000, "environment steps of every inner PPO run", minimum=1)
+    inner_timesteps: int = option(100_000, "environment steps of every inner PPO run (the longest, with "
+                                           "--inner-timesteps-min)", minimum=1)
+    inner_timesteps_min: int = option(0, "shortest inner run: horizons drawn log-uniformly between it and "
+                                         "--inner-timesteps per inner seed, the objective seeing each (0: all equal)",
+                                      minimum=0)
     inner_eval_episodes: int = option(16, "evaluation episodes at the end of every inner run (its fitness)", minimum=1)
     normalize_fitness: bool = option(False, "fitness (return - random) / (reference - random) with the evaluation score table")
 
@@ -78,9 +85,13 @@ def check_rule(cfg) -> None:
     if search.levels != "gridworld":
         raise ConfigError(f"{cfg.where('objective')}: {search.objective} meta-trains over grid-world levels; "
                           "add --levels gridworld")
-    if search.strategy != "openai_es":
+    if cfg.rule_search.meta_method == "meta_gradient":
+        if cfg.rule_search.inner_updates > cfg.grid.lifetime_max:
+            raise ConfigError(f"{cfg.where('inner_updates')}: {cfg.rule_search.inner_updates} agent updates per "
+                              f"meta-gradient step exceed the lifetime ({cfg.grid.lifetime_max}, --lifetime-max)")
+    elif search.strategy != "openai_es":
         raise ConfigError(f"{cfg.where('strategy')}: an update rule is meta-trained with antithetic pairs; allowed: openai_es")
-    if search.population % 2:
+    elif search.population % 2:
         raise ConfigError(f"{cfg.where('population')}: antithetic pairs need an even population, got {search.population}")
     problem = rule_spec_check(cfg.grid)
     if problem:
@@ -97,6 +108,11 @@ def check(cfg) -> None:
                           f"{search.objective} meta-trains on --env")
     checked_env(problem.env, problem.env_kwargs)
     check_strategy(cfg, search)
+    if search.inner_timesteps_min > search.inner_timesteps:
+        raise ConfigError(f"{cfg.where('inner_timesteps_min')}: {search.inner_timesteps_min} exceeds --inner-timesteps "
+                          f"({search.inner_timesteps})")
+    if search.inner_timesteps_min and search.objective not in ("lpo", "ta_lpo"):
+        raise ConfigError(f"{cfg.where('inner_timesteps_min')}: horizons are drawn for learned objectives (lpo, ta_lpo)")
     if search.inner_config and not Path(search.inner_config).is_file():
         raise ConfigError(f"{cfg.where('inner_config')}: {search.inner_config!r} is not a file")
     try:
@@ -124,9 +140,18 @@ def build_rule(cfg) -> Built:
     search, levels = cfg.search, cfg.grid
     rule = make_rule(search.objective, search.rule_hidden, search.rule_embed, cfg.lpg_agent.y_dim)
     baseline, baseline_hp = make_baseline(levels, cfg.lpg_agent) if levels.curriculum == "groove" else (None, None)
-    agent, env = make_lpg_meta_training(search, levels, cfg.lpg_agent, rule, baseline, baseline_hp, cfg.problem.generations)
+    agent, env = make_lpg_meta_training(search, levels, cfg.lpg_agent, rule, baseline, baseline_hp, cfg.problem.generations,
+                                        method=cfg.rule_search)
     return Built(env, make_runner(agent, env.default_params, cfg.run.num_chunks), lpg_meta_hparams(search, levels),
                  {"rule": rule, "best": {"value": _saved_best(cfg)}})
+
+
+def horizon_range(search: MetaTrainConfig, inner_cfg) -> tuple[int, int] | None:
+    """``(shortest, longest)`` inner horizons in PPO updates, or None for one horizon."""
+    if not search.inner_timesteps_min:
+        return None
+    per_update = inner_cfg.algo.num_envs * inner_cfg.algo.rollout_len
+    return max(1, search.inner_timesteps_min // per_update), max(1, search.inner_timesteps // per_update)
 
 
 def build(cfg) -> Built:
@@ -138,7 +163,8 @@ def build(cfg) -> Built:
     inner = training.build(inner_cfg)
     base_hparams = inner.hparams  # one inner member: no sweep
     agent = make_meta_training(search, inner.agent, inner.env.default_params, base_hparams, base_hparams.objective_params,
-                               problem.generations, cfg.run.eval_episodes, fitness_transform(problem.env, search.normalize_fitness))
+                               problem.generations, cfg.run.eval_episodes, fitness_transform(problem.env, search.normalize_fitness),
+                               horizon_range(search, inner_cfg))
     return Built(inner.env, make_runner(agent, inner.env.default_params, cfg.run.num_chunks), evolution_hparams(search),
                  {"inner_updates": max(1, search.inner_timesteps // (inner_cfg.algo.num_envs * inner_cfg.algo.rollout_len)),
                   "best": {"value": _saved_best(cfg)}})
@@ -166,12 +192,18 @@ def on_chunk(ctx, chunks_done: int, states, eval_returns, checkpointed: bool) ->
     if is_rule(ctx.cfg):
         objective = ctx.built.extra["rule"]
         info = {"levels": search.levels, "curriculum": ctx.cfg.grid.curriculum, "chunk": chunks_done,
+                "meta_method": ctx.cfg.rule_search.meta_method,
                 "eval_fitness": score, "agent": dataclasses.asdict(ctx.cfg.lpg_agent), "levels_config": dataclasses.asdict(ctx.cfg.grid)}
     else:
         objective = make_objective(search.objective, search.drift_hidden, "random", search.ta_log_horizon)
-        info = {"env": ctx.cfg.problem.env, "inner_timesteps": search.inner_timesteps, "chunk": chunks_done,
+        info = {"env": ctx.cfg.problem.env, "inner_timesteps": search.inner_timesteps,
+                "inner_timesteps_min": search.inner_timesteps_min, "chunk": chunks_done,
                 "eval_fitness": score, "normalised": search.normalize_fitness}
     save_objective(ctx.run_dir.path / FINAL_DIR, objective, _seed0(host), info)
+    if is_rule(ctx.cfg) and checkpointed and ctx.cfg.grid.curriculum in BUFFER_CURRICULA:  # what the curriculum holds
+        (ctx.run_dir.path / "buffer_levels").mkdir(exist_ok=True)
+        save_buffer_levels(ctx.run_dir.path / "buffer_levels" / f"chunk_{chunks_done:03d}.png",
+                           host.agent_state.curriculum.buffer, render_level, f"{ctx.cfg.grid.curriculum}, chunk {chunks_done}: ")
     best = ctx.built.extra["best"]
     if score > best["value"]:
         best["value"] = score
@@ -182,14 +214,28 @@ def on_chunk(ctx, chunks_done: int, states, eval_returns, checkpointed: bool) ->
                                num_updates=ctx.built.extra["inner_updates"])
 
 
+RULE_METRICS = ("level_score_mean", "replayed", "meta_loss")
+
+
+def update_fields(ctx, metrics: dict) -> dict:
+    """Evolution's fitness statistics, and for an update rule the curriculum's level scores, whether the
+    generation replayed buffer levels, and the meta-gradient's loss (means over outer seeds)."""
+    row = evolve.update_fields(ctx, metrics)
+    if is_rule(ctx.cfg):
+        row.update({k: float(np.mean(metrics[k])) for k in RULE_METRICS if k in metrics})
+    return row
+
+
 def rule_summary(ctx) -> dict:
     """What a rule's run adds: its levels, and the held-out return of untrained agents (the floor to beat)."""
     levels = ctx.cfg.grid
     floor = random_policy_returns(levels, ctx.cfg.lpg_agent, ctx.built.extra["rule"], 2, jax.random.PRNGKey(ctx.cfg.run.seed))
-    return {"levels": ctx.cfg.search.levels, "curriculum": levels.curriculum,
+    method = ctx.cfg.rule_search.meta_method
+    return {"levels": ctx.cfg.search.levels, "curriculum": levels.curriculum, "meta_method": method,
             "lifetime": [levels.lifetime_min, levels.lifetime_max],
             "untrained_agent_return_mean": float(np.mean(np.asarray(floor))),
-            "solution": "ES mean update rule: return of fresh agents it trains on held-out grid worlds"}
+            "solution": f"{'ES mean' if method == 'es' else 'meta-gradient'} update rule: return of fresh agents it "
+                        "trains on held-out grid worlds"}
 
 
 def summary(ctx, history: dict, state) -> dict:
@@ -201,7 +247,8 @@ def summary(ctx, history: dict, state) -> dict:
                 "best_objective": BEST_DIR, "best_eval_fitness": best_info.get("eval_fitness")}
     return {**search_summary(ctx, history, state), "objective": search.objective,
             "solution": "ES mean objective: fitness of fresh inner PPO runs trained with it",
-            "inner_timesteps": search.inner_timesteps, "seeds_per_member": search.seeds_per_member,
+            "inner_timesteps": search.inner_timesteps, "inner_timesteps_min": search.inner_timesteps_min,
+            "seeds_per_member": search.seeds_per_member,
             "fitness": "normalised return" if search.normalize_fitness else "return", "best_objective": BEST_DIR,
             "best_eval_fitness": best_info.get("eval_fitness")}
 
@@ -209,7 +256,8 @@ def summary(ctx, history: dict, state) -> dict:
 def groups(raw: dict):
     base = (("problem", "problem", SearchProblem), ("search", "search", MetaTrainConfig))
     if str(raw.get("objective", "")) in RULES:  # an update rule's levels and inner agent
-        return base + (("grid", "grid-world levels", GridLevelsConfig), ("lpg_agent", "inner LPG agent", LPGAgentConfig))
+        return base + (("rule_search", "update-rule meta-training", RuleSearchConfig),
+                       ("grid", "grid-world levels", GridLevelsConfig), ("lpg_agent", "inner LPG agent", LPGAgentConfig))
     return base
 
 
