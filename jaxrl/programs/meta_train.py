@@ -231,7 +231,9 @@ def rule_summary(ctx) -> dict:
     levels = ctx.cfg.grid
     floor = random_policy_returns(levels, ctx.cfg.lpg_agent, ctx.built.extra["rule"], 2, jax.random.PRNGKey(ctx.cfg.run.seed))
     method = ctx.cfg.rule_search.meta_method
-    return {"levels": ctx.cfg.search.levels, "curriculum": levels.curriculum, "meta_method": method,
+    return {"env": f"GridWorld ({levels.grid_size} x {levels.grid_size}, {levels.max_objects} objects)",
+            "strategy": "openai_es" if method == "es" else "adam",
+            "levels": ctx.cfg.search.levels, "curriculum": levels.curriculum, "meta_method": method,
             "lifetime": [levels.lifetime_min, levels.lifetime_max],
             "untrained_agent_return_mean": float(np.mean(np.asarray(floor))),
             "solution": f"{'ES mean' if method == 'es' else 'meta-gradient'} update rule: return of fresh agents it "
