@@ -5,8 +5,8 @@ Every (method, environment, horizon) is one ``train.py`` run of ``--num-seeds`` 
 (seeds vmapped in one program) written under ``OUT/runs/``; for each horizon the runs go
 through the report (:func:`jaxrl.evaluation.report.write_report`) into ``OUT/horizon_<steps>/``.
 A saved objective (LPO, TA-LPO) trains PPO with it; a saved update rule (LPG, TA-LPG) trains a fresh
-LPG agent with it (``train.py --algo lpg``: on a grid world the tabular agent it was meta-trained
-with, elsewhere two hidden layers and Adam). Baselines: the fixed objectives, and ``a2c`` (PPO with
+LPG agent with it (``train.py --algo lpg``: on a grid world the agent it was meta-trained with,
+environments and rollout length included, elsewhere two hidden layers and Adam on the same rollout length). Baselines: the fixed objectives, and ``a2c`` (PPO with
 one epoch of one minibatch: the only gradient step of the clipped surrogate, at ratio 1, is A2C's
 policy gradient). Every run's config is resolved, and refused with one line and exit 2, before
 anything compiles.
@@ -32,11 +32,32 @@ def is_saved_rule(path: str) -> bool:
     return is_saved_objective(path) and "rule" in read_spec(path)
 
 
+# Settings of the agent a rule was meta-trained with that its fresh agents keep: on a grid world all of them,
+# elsewhere the trajectory length the rule reads (the deep agent brings its own network and optimiser).
+GRID_AGENT_KEYS = ("num_envs", "rollout_len", "hidden_sizes", "optimizer", "policy_lr", "y_lr", "y_coef", "gamma",
+                   "max_grad_norm")
+DEEP_AGENT_KEYS = ("rollout_len", "y_coef", "gamma")
+
+
+def rule_agent_flags(method: str, env_name: str) -> list[str]:
+    """``train.py --algo lpg`` flags of the agent a saved rule was meta-trained with (``info.agent``)."""
+    from jaxrl.objectives.store import read_spec
+
+    on_grid = env_name.startswith("GridWorld")
+    saved = read_spec(method).get("info", {}).get("agent", {})
+    flags = []
+    for key in GRID_AGENT_KEYS if on_grid else DEEP_AGENT_KEYS:
+        if key in saved:
+            value = saved[key]
+            value = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
+            flags += [f"--{key.replace('_', '-')}", str(value)] if value != "" else []
+    return flags if on_grid else [*flags, *DEEP_LPG_AGENT]
+
+
 def method_flags(method: str, env_name: str) -> list[str]:
     """``train.py`` flags that select one method: a saved rule, ``a2c``, or a (saved) objective with PPO."""
     if is_saved_rule(method):
-        agent = [] if env_name.startswith("GridWorld") else DEEP_LPG_AGENT
-        return ["--algo", "lpg", "--rule", method, "--eval-stochastic", *agent]
+        return ["--algo", "lpg", "--rule", method, "--eval-stochastic", *rule_agent_flags(method, env_name)]
     if method == "a2c":
         return ["--algo", "ppo", "--num-epochs", "1", "--num-minibatches", "1"]
     return ["--algo", "ppo", "--objective", method]
