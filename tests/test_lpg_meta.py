@@ -189,3 +189,21 @@ def test_meta_train_meta_test_usage(tmp_path, capsys):
     assert meta_test_main([str(out / "best"), "--envs", "GridWorld-sparse", "--timesteps", "1280", "--num-seeds", "2",
                            "--baselines", "a2c", "--reps", "100", "--out", str(report)]) == 0
     assert (report / "horizon_1280" / "report.md").is_file()
+
+
+def test_meta_test_trains_a_rule_with_the_agent_it_was_meta_trained_with(tmp_path):
+    """On a grid world the saved agent settings come back as train.py flags; elsewhere only the rollout length
+    (the trajectories the rule reads) with the deep agent's network and optimiser."""
+    import dataclasses
+
+    from jaxrl.evaluation.meta_test import method_flags
+    from jaxrl.objectives import save_objective
+    from jaxrl.programs.train import resolve
+
+    rule = make_rule("lpg", hidden=4, y_dim=4)
+    agent = dataclasses.replace(AGENT, num_envs=3, rollout_len=7, policy_lr=12.0)
+    save_objective(tmp_path / "rule", rule, rule.init(jax.random.PRNGKey(0)), {"agent": dataclasses.asdict(agent)})
+    grid = resolve([*method_flags(str(tmp_path / "rule"), "GridWorld-sparse"), "--env", "GridWorld-sparse"])
+    assert (grid.algo.num_envs, grid.algo.rollout_len, grid.algo.policy_lr, grid.algo.y_dim) == (3, 7, 12.0, 4)
+    deep = resolve([*method_flags(str(tmp_path / "rule"), "Breakout-MinAtar"), "--env", "Breakout-MinAtar"])
+    assert deep.algo.rollout_len == 7 and deep.algo.hidden_sizes == (64, 64) and deep.algo.optimizer == "adam"

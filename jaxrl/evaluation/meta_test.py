@@ -33,10 +33,11 @@ def is_saved_rule(path: str) -> bool:
 
 
 # Settings of the agent a rule was meta-trained with that its fresh agents keep: on a grid world all of them,
-# elsewhere the trajectory length the rule reads (the deep agent brings its own network and optimiser).
-GRID_AGENT_KEYS = ("num_envs", "rollout_len", "hidden_sizes", "optimizer", "policy_lr", "y_lr", "y_coef", "gamma",
+# elsewhere the trajectory length and prediction size the rule reads (the deep agent brings its own network
+# and optimiser).
+GRID_AGENT_KEYS = ("num_envs", "rollout_len", "hidden_sizes", "y_dim", "optimizer", "policy_lr", "y_lr", "y_coef", "gamma",
                    "max_grad_norm")
-DEEP_AGENT_KEYS = ("rollout_len", "y_coef", "gamma")
+DEEP_AGENT_KEYS = ("rollout_len", "y_dim", "y_coef", "gamma")
 
 
 def rule_agent_flags(method: str, env_name: str) -> list[str]:
