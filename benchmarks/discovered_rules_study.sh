@@ -25,7 +25,7 @@ for step in $STEPS; do
       done ;;
     rule_test)  # out-of-distribution meta-test of the rules against A2C and PPO, 10 seeds
       $PY experiments/meta_test.py "$OUT"/rules/{groove,dr,hand_designed}/best "$OUT/metagrad/best" \
-        --envs Breakout-MinAtar,Asterix-MinAtar --timesteps 250000 --num-seeds 10 --out "$OUT/rule_test" ;;
+        --envs Breakout-MinAtar,Asterix-MinAtar,CartPole-v1 --timesteps 250000 --num-seeds 10 --out "$OUT/rule_test" ;;
     horizon_test)  # short, meta-training and 4x longer horizons, on the training env and a held-out one
       $PY experiments/meta_test.py "$OUT"/horizons/{lpo,ta_lpo}/best --envs CartPole-v1,Acrobot-v1 \
         --timesteps 12288,49152,196608 --baselines ppo_clip --num-seeds 10 --out "$OUT/horizon_test" ;;
