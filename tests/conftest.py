@@ -102,6 +102,7 @@ SLOW = {
     "test_multiprocess.py::test_entry_point_bad_flag_is_one_line_and_exit_2": "test_programs bad input",
     "test_recurrent_ppo.py::test_recomputed_log_probs_equal_the_rollouts[gru]": "unroll resets test",
     "test_lpg.py::test_rule_gradient_reaches_the_rule_parameters": "test_lpg updates",
+    "test_lpg_meta.py::test_meta_gradient_generation_moves_the_rule[dr]": "its [plr_pvl] case",
     "test_parallel.py::test_sharded_evolution_is_bitwise_equal": "test_programs lifecycle",
     "test_objectives.py::test_ppo_initialisation_approximates_the_clip_drift": "[ppo-lpo] drift properties",
     "test_report.py::test_labels_and_dirname_methods": "test_report unit tests",
