@@ -185,9 +185,23 @@ def test_meta_train_meta_test_usage(tmp_path, capsys):
                        "--num-envs", "2", "--rollout-len", "4", "--num-chunks", "1", "--quiet",
                        "--out-dir", str(tmp_path / "lpg_sparse")]) == 0
     report = tmp_path / "report"
-    assert meta_test_main([str(out / "best"), "--envs", "GridWorld-sparse", "--timesteps", "1280", "--num-seeds", "2",
-                           "--baselines", "a2c", "--reps", "100", "--out", str(report)]) == 0
-    assert (report / "horizon_1280" / "report.md").is_file()
+    assert meta_test_main([str(out / "best"), "--envs", "GridWorld-sparse,GridWorld-dense", "--timesteps", "1280",
+                           "--num-seeds", "2", "--baselines", "a2c", "--reps", "100", "--out", str(report)]) == 0
+    # grid worlds have no score-table entry: one report per environment, nothing aggregated across them
+    assert (report / "horizon_1280" / "GridWorld-sparse" / "report.md").is_file()
+    assert (report / "horizon_1280" / "GridWorld-dense" / "report.md").is_file()
+    assert __import__("json").loads((report / "meta_test.json").read_text())["per_environment"]
+
+
+def test_meta_test_refuses_table_normalisation_without_scores_before_training(tmp_path, capsys):
+    from jaxrl.evaluation.meta_test import main as meta_test_main
+
+    out = tmp_path / "report"
+    with pytest.raises(SystemExit) as exit_info:
+        meta_test_main(["ppo_clip", "--envs", "CartPole-v1,GridWorld-sparse", "--normalize", "table", "--out", str(out)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--normalize" in err[0] and "GridWorld-sparse" in err[0] and not out.exists()
 
 
 def test_meta_test_trains_a_rule_with_the_agent_it_was_meta_trained_with(tmp_path):

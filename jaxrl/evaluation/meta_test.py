@@ -3,7 +3,9 @@ and training horizons they were not meta-trained on, reported as IQM with bootst
 
 Every (method, environment, horizon) is one ``train.py`` run of ``--num-seeds`` seeds
 (seeds vmapped in one program) written under ``OUT/runs/``; for each horizon the runs go
-through the report (:func:`jaxrl.evaluation.report.write_report`) into ``OUT/horizon_<steps>/``.
+through the report (:func:`jaxrl.evaluation.report.write_report`) into ``OUT/horizon_<steps>/`` (with
+``--normalize auto`` and an environment the score table lacks, one report per environment,
+``OUT/horizon_<steps>/<env>/``: raw returns of different environments do not aggregate).
 A saved objective (LPO, TA-LPO) trains PPO with it; a saved update rule (LPG, TA-LPG) trains a fresh
 LPG agent with it (``train.py --algo lpg``: on a grid world the agent it was meta-trained with,
 environments and rollout length included, elsewhere two hidden layers and Adam on the same rollout length). Baselines: the fixed objectives, and ``a2c`` (PPO with
@@ -130,6 +132,14 @@ def main(argv=None, prog: str = "meta_test.py") -> int:
         if env not in env_names or not Path(path).is_file():
             parser.error(f"--preset: expected ENV=YAML with ENV in --envs and an existing file, got {item!r}")
         presets[env] = path
+    from jaxrl.evaluation.scores import load_score_table
+
+    unscored = [e for e in env_names if e not in load_score_table()]
+    if args.normalize == "table" and unscored:
+        parser.error(f"--normalize: no random/reference score for {', '.join(unscored)}; pass --normalize auto or none")
+    # Scores of different environments only aggregate once normalised: without a score for every one, each
+    # environment gets its own report (raw returns where the table has no score).
+    per_env = args.normalize == "auto" and len(env_names) > 1 and bool(unscored)
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         parser.error(f"--out: {args.out!r} is not empty; pass --overwrite or choose another --out")
@@ -160,7 +170,7 @@ def main(argv=None, prog: str = "meta_test.py") -> int:
                     return 2
     results = {}
     for horizon in horizons:
-        run_dirs, run_labels = [], {}
+        run_dirs, run_labels, run_envs = [], {}, {}
         for cfg, label in plan[horizon]:
             print(f"training {label} on {cfg.experiment.env} for {horizon} steps x {args.num_seeds} seeds", flush=True)
             result = training.run(cfg)
@@ -169,17 +179,23 @@ def main(argv=None, prog: str = "meta_test.py") -> int:
                 return 3
             run_dirs.append(str(cfg.run.out_dir))
             run_labels[str(cfg.run.out_dir)] = label
-        try:
-            report = write_report(run_dirs, out / f"horizon_{horizon}", labels=run_labels, normalize=args.normalize,
-                                  reps=args.reps, log=lambda m: print(m, file=sys.stderr))
-        except (ReportError, ValueError) as e:
-            print(f"{prog}: error: {e}", file=sys.stderr)
-            return 2
-        results[horizon] = report
-        for method, metrics in report["aggregates"].items():
-            p, lo, hi = metrics["iqm"]
-            print(f"horizon {horizon}: {method}: IQM {p:.3f} [{lo:.3f}, {hi:.3f}]")
+            run_envs[str(cfg.run.out_dir)] = cfg.experiment.env
+        groups = {env: [d for d in run_dirs if run_envs[d] == env] for env in env_names} if per_env else {"": run_dirs}
+        results[horizon] = {}
+        for env, dirs in groups.items():
+            try:
+                report = write_report(dirs, out / f"horizon_{horizon}" / env, labels=run_labels, normalize=args.normalize,
+                                      reps=args.reps, log=lambda m: print(m, file=sys.stderr))
+            except (ReportError, ValueError) as e:
+                print(f"{prog}: error: {e}", file=sys.stderr)
+                return 2
+            results[horizon][env] = report
+            for method, metrics in report["aggregates"].items():
+                p, lo, hi = metrics["iqm"]
+                print(f"horizon {horizon}{' ' + env if env else ''}: {method}: IQM {p:.3f} [{lo:.3f}, {hi:.3f}]")
+    layout = {str(h): (r if per_env else r[""]) for h, r in results.items()}
     (out / "meta_test.json").write_text(json.dumps({"envs": env_names, "num_seeds": args.num_seeds,
-                                                    "results": {str(h): r for h, r in results.items()}}, indent=2))
-    print(f"reports written to {out}/horizon_*/report.md")
+                                                    "per_environment": per_env, "results": layout}, indent=2))
+    where = "horizon_*/<env>/report.md (no score-table entry for " + ", ".join(unscored) + ")" if per_env else "horizon_*/report.md"
+    print(f"reports written to {out}/{where}")
     return 0
