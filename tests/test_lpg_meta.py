@@ -161,6 +161,7 @@ from jaxrl.programs.meta_train import main as meta_train_main  # noqa: E402
     (["--objective", "lpg", "--levels", "gridworld", "--meta-method", "meta_gradient", "--inner-updates", "9",
       "--lifetime-max", "3", "--lifetime-min", "3"], "--inner-updates"),
     (["--objective", "lpo", "--inner-timesteps", "100", "--inner-timesteps-min", "1000"], "--inner-timesteps-min"),
+    (["--objective", "lpg", "--levels", "gridworld", "--inner-timesteps-min", "1000"], "--inner-timesteps-min"),
 ])
 def test_bad_rule_options_are_one_line_and_exit_2(argv, flag, tmp_path, capsys):
     out = tmp_path / "run"

@@ -8,10 +8,10 @@ through the report (:func:`jaxrl.evaluation.report.write_report`) into ``OUT/hor
 ``OUT/horizon_<steps>/<env>/``: raw returns of different environments do not aggregate).
 A saved objective (LPO, TA-LPO) trains PPO with it; a saved update rule (LPG, TA-LPG) trains a fresh
 LPG agent with it (``train.py --algo lpg``: on a grid world the agent it was meta-trained with,
-environments and rollout length included, elsewhere two hidden layers and Adam on the same rollout length). Baselines: the fixed objectives, and ``a2c`` (PPO with
-one epoch of one minibatch: the only gradient step of the clipped surrogate, at ratio 1, is A2C's
-policy gradient). Every run's config is resolved, and refused with one line and exit 2, before
-anything compiles.
+environments and rollout length included, elsewhere two hidden layers and Adam on the same rollout
+length). Baselines: the fixed objectives, and ``a2c`` (PPO with one epoch of one minibatch: the
+only gradient step of the clipped surrogate, at ratio 1, is A2C's policy gradient). Every run's
+config is resolved, and refused with one line and exit 2, before anything compiles.
 """
 from __future__ import annotations
 

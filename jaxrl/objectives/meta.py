@@ -75,9 +75,11 @@ def make_inner_fitness(inner_agent: Agent, env_params, base_hparams, horizon_ran
     train = make_train(inner_agent, env_params)
 
     def run(key, objective_params):
-        key_train, key_eval, key_horizon = jax.random.split(key, 3)
         hp = base_hparams._replace(objective_params=objective_params)
-        if horizon_range is not None:
+        if horizon_range is None:  # one horizon: the key stream of fixed-horizon meta-training, unchanged
+            key_train, key_eval = jax.random.split(key)
+        else:
+            key_train, key_eval, key_horizon = jax.random.split(key, 3)
             hp = hp._replace(horizon=draw_horizon(key_horizon, horizon_range))
         runner_state, _ = train(key_train, hp)
         return inner_agent.evaluate(key_eval, runner_state.agent_state, env_params, hp).mean()

@@ -93,6 +93,9 @@ def check_rule(cfg) -> None:
         raise ConfigError(f"{cfg.where('strategy')}: an update rule is meta-trained with antithetic pairs; allowed: openai_es")
     elif search.population % 2:
         raise ConfigError(f"{cfg.where('population')}: antithetic pairs need an even population, got {search.population}")
+    if search.inner_timesteps_min:
+        raise ConfigError(f"{cfg.where('inner_timesteps_min')}: an update rule's agents draw their lifetimes "
+                          "(--lifetime-min, --lifetime-max), not inner PPO horizons")
     problem = rule_spec_check(cfg.grid)
     if problem:
         raise ConfigError(problem)
@@ -111,8 +114,6 @@ def check(cfg) -> None:
     if search.inner_timesteps_min > search.inner_timesteps:
         raise ConfigError(f"{cfg.where('inner_timesteps_min')}: {search.inner_timesteps_min} exceeds --inner-timesteps "
                           f"({search.inner_timesteps})")
-    if search.inner_timesteps_min and search.objective not in ("lpo", "ta_lpo"):
-        raise ConfigError(f"{cfg.where('inner_timesteps_min')}: horizons are drawn for learned objectives (lpo, ta_lpo)")
     if search.inner_config and not Path(search.inner_config).is_file():
         raise ConfigError(f"{cfg.where('inner_config')}: {search.inner_config!r} is not a file")
     try:
