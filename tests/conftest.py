@@ -103,6 +103,7 @@ SLOW = {
     "test_recurrent_ppo.py::test_recomputed_log_probs_equal_the_rollouts[gru]": "unroll resets test",
     "test_lpg.py::test_rule_gradient_reaches_the_rule_parameters": "test_lpg updates",
     "test_lpg_meta.py::test_meta_gradient_generation_moves_the_rule[dr]": "its [plr_pvl] case",
+    "test_lpg_meta.py::test_agent_past_its_lifetime_drops_out_of_the_meta_gradient": "test_lpg lifetime cut-off",
     "test_parallel.py::test_sharded_evolution_is_bitwise_equal": "test_programs lifecycle",
     "test_objectives.py::test_ppo_initialisation_approximates_the_clip_drift": "[ppo-lpo] drift properties",
     "test_report.py::test_labels_and_dirname_methods": "test_report unit tests",

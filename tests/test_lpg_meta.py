@@ -221,3 +221,19 @@ def test_meta_test_trains_a_rule_with_the_agent_it_was_meta_trained_with(tmp_pat
     assert (grid.algo.num_envs, grid.algo.rollout_len, grid.algo.policy_lr, grid.algo.y_dim) == (3, 7, 12.0, 4)
     deep = resolve([*method_flags(str(tmp_path / "rule"), "Breakout-MinAtar"), "--env", "Breakout-MinAtar"])
     assert deep.algo.rollout_len == 7 and deep.algo.hidden_sizes == (64, 64) and deep.algo.optimizer == "adam"
+
+
+def test_maxmc_scores_are_the_best_return_seen_minus_the_rules():
+    """ES with PLR scored by MaxMC: a new level's score is the better pair member's return minus the pair's mean."""
+    levels = TINY.__class__(**{**TINY.__dict__, "curriculum": "plr_maxmc"})
+    search = MetaConfig(population=4)
+    meta, _ = make_lpg_meta_training(search, levels, AGENT, make_rule("lpg", hidden=8, y_dim=4), None, None,
+                                     generations=1, eval_seeds=1)
+    hp = lpg_meta_hparams(search, levels)
+    state, m = jax.jit(meta.update)(jax.random.PRNGKey(1), meta.init(jax.random.PRNGKey(0), hp), None, hp)
+    pop = np.asarray(m["population_returns"])
+    pairs = np.stack([pop[:2], pop[2:]])
+    np.testing.assert_allclose(float(m["level_score_mean"]), (pairs.max(0) - pairs.mean(0)).mean(), atol=1e-5)
+    buffer = state.curriculum.buffer
+    np.testing.assert_allclose(np.sort(np.asarray(buffer.max_returns)[np.asarray(buffer.filled)]), np.sort(pairs.max(0)),
+                               atol=1e-5)
