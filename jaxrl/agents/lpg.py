@@ -43,6 +43,7 @@ from jaxrl.envs import make_vec_env
 from jaxrl.envs.core import Discrete, Env
 from jaxrl.evaluation.rollout import make_evaluate
 from jaxrl.losses.gae import gae_advantages
+from jaxrl.losses.ppo import normalize
 from jaxrl.networks.distributions import Categorical
 from jaxrl.networks.mlp import MLP, orthogonal_dense
 from jaxrl.training.optim import global_norm
@@ -401,7 +402,7 @@ def make_policy_gradient_objective(cfg: LPGAgentConfig, env: Env):
         env_state, obs, traj, _ = collect_rollout(key, lambda o: Categorical(nets.apply(behaviour, o)[0]), vec_env,
                                                   env_params, state.env_state, state.obs, cfg.rollout_len)
         advantages, _ = critic_advantages(value_net.apply, state.critic, traj, hp.gamma, hp.gae_lambda)
-        advantages = sg((advantages - advantages.mean()) / (advantages.std() + 1e-8))
+        advantages = sg(normalize(advantages))
         logits, y_logits = nets.apply(state.params, traj.obs)
         dist = Categorical(logits)
         y = jax.nn.softmax(y_logits)
