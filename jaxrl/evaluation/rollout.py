@@ -11,9 +11,13 @@ from jaxrl.networks.recurrent import reset_where
 def evaluate_episodes(key, act_fn, vec_env, env_params, num_steps: int, initial_policy_state=None, record: bool = False):
     """Undiscounted return of the first episode of each of ``vec_env.num_envs`` envs.
 
-    A fixed-length ``lax.scan`` of ``num_steps`` steps (at least the env's time
-    limit, so every episode finishes); rewards after an env's first episode ends
-    are ignored.
+    At most ``num_steps`` steps (at least the env's time limit, so every
+    episode finishes); rewards after an env's first episode ends are ignored.
+    Without ``record`` the loop stops as soon as every episode has finished
+    (a ``lax.while_loop``; under ``vmap`` when every member's have): the
+    returns are those of the full-length scan, bit for bit (the same
+    per-step keys, drawn before the loop), for a fraction of its steps
+    when episodes end early. ``record`` needs the fixed length, so it scans.
 
     Args:
         key: PRNG key.
@@ -51,8 +55,21 @@ def evaluate_episodes(key, act_fn, vec_env, env_params, num_steps: int, initial_
         return (next_state, ts.obs, policy_state, returns, finished), trace
 
     init = (state, obs, initial_policy_state, jnp.zeros((num_envs,), jnp.float32), jnp.zeros((num_envs,), bool))
-    (_, _, _, returns, _), trace = jax.lax.scan(step, init, jax.random.split(key_loop, num_steps))
-    return (returns, *trace) if record else returns
+    step_keys = jax.random.split(key_loop, num_steps)
+    if record:
+        (_, _, _, returns, _), trace = jax.lax.scan(step, init, step_keys)
+        return (returns, *trace)
+
+    def unfinished(loop):
+        t, carry = loop
+        return (t < num_steps) & ~jnp.all(carry[-1])
+
+    def next_step(loop):
+        t, carry = loop
+        return t + 1, step(carry, step_keys[t])[0]
+
+    _, (_, _, _, returns, _) = jax.lax.while_loop(unfinished, next_step, (jnp.zeros((), jnp.int32), init))
+    return returns
 
 
 def make_evaluate(env, act, num_episodes: int, deterministic: bool, normalize_obs: bool = False,

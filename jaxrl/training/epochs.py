@@ -11,7 +11,9 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxrl.training.optim import apply_gradients
+from jax.flatten_util import ravel_pytree
+
+from jaxrl.training.optim import apply_gradients, ravel_adam_state, unravel_adam_state
 
 
 def minibatch_epochs(key, params, opt_state, batch, loss_fn: Callable, num_epochs: int, num_minibatches: int,
@@ -34,6 +36,11 @@ def minibatch_epochs(key, params, opt_state, batch, loss_fn: Callable, num_epoch
     """
     batch_size = jax.tree.leaves(batch)[0].shape[0]
     minibatch_size = batch_size // num_minibatches
+    tree_params, tree_opt_state = params, opt_state
+    params, unravel = ravel_pytree(tree_params)
+    opt_state = ravel_adam_state(tree_opt_state)
+    tree_loss_fn = loss_fn
+    loss_fn = lambda flat, mb: tree_loss_fn(unravel(flat), mb)  # noqa: E731
 
     def epoch(carry, epoch_key):
         params, opt_state = carry
@@ -51,4 +58,4 @@ def minibatch_epochs(key, params, opt_state, batch, loss_fn: Callable, num_epoch
         return jax.lax.scan(minibatch_step, (params, opt_state), minibatches)
 
     (params, opt_state), metrics = jax.lax.scan(epoch, (params, opt_state), jax.random.split(key, num_epochs))
-    return params, opt_state, metrics
+    return unravel(params), unravel_adam_state(opt_state, unravel), metrics

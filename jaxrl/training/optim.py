@@ -8,6 +8,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import optax
+from jax.flatten_util import ravel_pytree
 
 
 def make_optimizer(max_grad_norm, adam_eps: float = 1e-5) -> optax.GradientTransformation:
@@ -38,3 +39,15 @@ def global_norm(tree) -> jax.Array:
 def linear_anneal(initial, update_step, num_updates):
     """``initial * (1 - update_step / num_updates)``: CleanRL / PPO's linear decay."""
     return initial * (1.0 - update_step / num_updates)
+
+
+def ravel_adam_state(opt_state):
+    """The :func:`make_optimizer` state with Adam's moments as flat vectors (``ravel_pytree`` order)."""
+    clip_state, adam = opt_state
+    return clip_state, adam._replace(mu=ravel_pytree(adam.mu)[0], nu=ravel_pytree(adam.nu)[0])
+
+
+def unravel_adam_state(opt_state, unravel):
+    """Inverse of :func:`ravel_adam_state` given the parameters' ``unravel``."""
+    clip_state, adam = opt_state
+    return clip_state, adam._replace(mu=unravel(adam.mu), nu=unravel(adam.nu))

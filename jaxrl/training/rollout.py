@@ -12,7 +12,9 @@ def collect_rollout(key, policy_dist, vec_env, env_params, env_state, obs, rollo
 
     All randomness of the rollout (action noise for every step and one env key
     per step) is drawn before the scan in batched calls; on CPU this is
-    measurably cheaper than splitting keys inside the loop.
+    measurably cheaper than splitting keys inside the loop. What does not need
+    to be sequential (the actions' log-probabilities under the stored
+    behaviour distributions) is computed after the scan in one batched call.
 
     Args:
         key: PRNG key.
@@ -69,7 +71,7 @@ def collect_recurrent_rollout(key, policy_step, vec_env, env_params, env_state, 
             terminated=ts.terminated,
             truncated=ts.truncated,
             final_obs=ts.final_obs,
-            log_prob=dist.log_prob(action),
+            log_prob=None,  # after the scan, batched over the whole trajectory
             info=ts.info,
         )
         policy_state = reset_where(ts.done, policy_state, initial_policy_state)
@@ -78,4 +80,6 @@ def collect_recurrent_rollout(key, policy_step, vec_env, env_params, env_state, 
     (env_state, obs, policy_state), (transitions, dists) = jax.lax.scan(
         step, (env_state, obs, policy_state), (noise, env_keys)
     )
+    # vmapped over time, so each step's distribution sees its leaves exactly as in the loop (e.g. a per-step scalar epsilon)
+    transitions = transitions._replace(log_prob=jax.vmap(lambda dist, action: dist.log_prob(action))(dists, transitions.action))
     return env_state, obs, policy_state, transitions, dists
