@@ -37,9 +37,9 @@ test: $(VENV)/.installed-dev
 test-all: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; if [ $$status -eq 5 ]; then exit 0; fi; exit $$status
 
-# Throughput against stable-baselines3 (installs the bench extra: CPU torch)
+# PPO throughput against PureJaxRL (PUREJAXRL_DIR=path of a checkout) and stable-baselines3 (installs the bench extra)
 bench: $(VENV)/.installed-bench
-	$(BIN)/python benchmarks/ppo_throughput.py
+	$(BIN)/python benchmarks/ppo_throughput.py $(if $(PUREJAXRL_DIR),--purejaxrl-dir $(PUREJAXRL_DIR))
 
 clean-venv:
 	rm -rf $(VENV)
