@@ -19,9 +19,10 @@ passed, and :mod:`jaxrl.buffers`):
     ``lax.cond`` learning gate, sample, learner step, metrics), in the
     learning phase.
 
-Each is AOT-compiled (compile time reported apart), run once, then timed
-``--repeats`` times; the fastest repeat is reported (the least disturbed by
-other jobs on a shared machine), with the median beside it. The buffer holds
+Each is AOT-compiled (compile time reported apart) and run once, then all
+four are timed round-robin ``--repeats`` times; the fastest repeat is
+reported (the least disturbed by other jobs on a shared machine), with the
+median beside it. The buffer holds
 ``--buffer-fill`` transitions collected by the untrained actor, so (b), (c)
 and (d) sample from a buffer as filled midway through the preset's run.
 One seed runs un-vmapped (as :func:`jaxrl.training.loop.map_members` runs it);
@@ -180,25 +181,28 @@ def main() -> int:
         "d": ("full iteration (run_chunk: agent.update = collect, add, learning gate, sample, learner step, metrics)", part_full,
               lambda k: (RunnerState(state, k), np.int32(int(state.update_step)))),
     }
-    results = {}
+    compiled, timings = {}, {}
     for name, (label, fn, make_args) in parts.items():
         key, key_part = jax.random.split(key)
         call_args = (hp, *make_args(key_part))
         t = time.perf_counter()
-        compiled = jax.jit(fn).lower(*call_args).compile()
-        jax.block_until_ready(compiled(*call_args))  # once untimed (first-call allocations)
-        compile_seconds = time.perf_counter() - t
-        seconds = []
-        for _ in range(args.repeats):
+        compiled[name] = (jax.jit(fn).lower(*call_args).compile(), call_args)
+        jax.block_until_ready(compiled[name][0](*call_args))  # once untimed (first-call allocations)
+        timings[name] = {"compile_seconds": time.perf_counter() - t, "seconds": []}
+    for _ in range(args.repeats):  # round-robin, so every part sees every phase of the machine's load
+        for name, (fn, call_args) in compiled.items():
             t = time.perf_counter()
-            jax.block_until_ready(compiled(*call_args))
-            seconds.append(time.perf_counter() - t)
+            jax.block_until_ready(fn(*call_args))
+            timings[name]["seconds"].append(time.perf_counter() - t)
+    results = {}
+    for name, (label, _, _) in parts.items():
+        seconds = timings[name]["seconds"]
         results[name] = {
             "part": label,
             "us_per_env_step": min(seconds) / n * 1e6,
             "median_us_per_env_step": statistics.median(seconds) / n * 1e6,
             "repeat_seconds": [round(s, 4) for s in seconds],
-            "compile_seconds": round(compile_seconds, 2),
+            "compile_seconds": round(timings[name]["compile_seconds"], 2),
         }
         print(f"({name}) {results[name]['us_per_env_step']:8.1f} us/env step  (median {results[name]['median_us_per_env_step']:.1f})  {label}", flush=True)
 
@@ -220,7 +224,7 @@ def main() -> int:
         f"- settings: `{settings['preset']}` (1 env, 1 learner step per env step on 256 distinct transitions of a 100k buffer, 256-256 ReLU "
         f"actor and twin critics), one seed un-vmapped, XLA:CPU pool of {settings['cpu_intra_op_threads']} threads; buffer holding "
         f"{args.buffer_fill:,} transitions; each part a compiled `lax.scan` of {n:,} iterations (1 env step each), compile excluded; "
-        f"fastest of {args.repeats} calls (median beside it). See the script's docstring for what each part contains.",
+        f"fastest of {args.repeats} calls, taken round-robin over the parts (median beside it). See the script's docstring for what each part contains.",
         "",
         "| part | µs per env step | median µs | share of (d) | compile s |",
         "|---|---:|---:|---:|---:|",
