@@ -9,7 +9,7 @@ kernels between threads costs more than running them side by side gains: on a
 one-thread pool and one-seed PPO CartPole 1.29x. Bigger programs share their
 kernels well and lose with one thread: one-seed SAC Pendulum (256-256 networks)
 ran 28% slower, PPO Breakout-MinAtar with 64 envs 39%, DQN Breakout-MinAtar
-20%, and PPO CartPole with 16 seeds 6% (README, "One thread for one seed").
+20%, and PPO CartPole with 16 seeds 6% (README, "Run defaults measured").
 No size estimate known before JAX starts separates these cases reliably, so
 XLA's default stays the default and one thread is a choice.
 
