@@ -134,6 +134,17 @@ def test_plr_replays_only_once_min_fill_is_reached(method):
         np.testing.assert_array_equal(train, kind == REPLAY)
 
 
+@pytest.mark.parametrize("method", ["plr", "robust_plr", "accel"])
+def test_min_fill_zero_never_replays_the_empty_buffers_placeholders(method):
+    # With min_fill 0 and replay_prob 1 every batch after the first is replayed; the first must be generated:
+    # the empty buffer holds all-zero placeholder levels (start on the goal at (0, 0), no walls).
+    _, (info, levels, states) = run_cycle(make(method, min_fill=0.0, replay_prob=1.0), 6)
+    kind = np.asarray(info.kind)
+    assert kind[0] == NEW and (kind[1:] != NEW).all()
+    start_on_goal = np.all(np.asarray(levels.agent_pos) == np.asarray(levels.goal_pos), axis=-1)
+    assert not start_on_goal.any()
+
+
 def test_accel_mutates_the_replayed_batch_next_without_training():
     _, (info, levels, _) = run_cycle(make("accel"), 40)
     kind, train = np.asarray(info.kind), np.asarray(info.train)

@@ -31,7 +31,7 @@ def build(method, total_timesteps, max_steps=20, num_walls=3, **ppo_overrides):
 
 
 def test_no_gradient_step_on_new_or_mutated_levels():
-    agent, hp = build("accel", 16 * 4 * 12, rollout_len=4, num_epochs=1, num_minibatches=1, hidden_sizes=(8,))
+    agent, hp = build("accel", 16 * 4 * 12, rollout_len=4, num_epochs=1, num_minibatches=1, hidden_sizes=(8,), anneal_lr=True)
 
     @jax.jit
     def run(key):
@@ -47,7 +47,11 @@ def test_no_gradient_step_on_new_or_mutated_levels():
     trained, replayed, mutated = (np.asarray(metrics[k]) == 1.0 for k in ("trained", "replayed", "mutated"))
     np.testing.assert_array_equal(trained, replayed)  # accel is robust: only replayed batches are learned from
     np.testing.assert_array_equal(unchanged, ~trained)
-    np.testing.assert_array_equal(steps, np.arange(1, 13))
+    # The optimiser's step count (which drives the learning-rate schedule) advances on gradient steps only.
+    np.testing.assert_array_equal(steps, np.cumsum(trained))
+    np.testing.assert_array_equal(np.asarray(metrics["gradient_updates"]), np.cumsum(trained))
+    lr = np.asarray(metrics["learning_rate"])[trained]  # the annealed rate of the k-th gradient step: lr (1 - k / 12)
+    np.testing.assert_allclose(lr, 1e-3 * (1 - np.arange(trained.sum()) / 12), rtol=1e-6)
     assert replayed.any() and mutated.any() and (~replayed & ~mutated).any()  # new, replayed and mutated batches
     np.testing.assert_array_equal(mutated[1:], replayed[:-1])  # a mutated batch follows every replay
     assert np.asarray(state.curriculum.buffer.filled).any()

@@ -185,7 +185,9 @@ def make_curriculum(cfg: CurriculumConfig, generate: Callable, mutate: Callable 
         buffer: LevelBuffer = state.buffer
         probs = replay_distribution(buffer, cfg.prioritization, hp.temperature, hp.staleness_coef)
         indices = sample_indices(key_index, probs, num)
-        replay = (fill_ratio(buffer) >= hp.min_fill) & jax.random.bernoulli(key_replay, hp.replay_prob)
+        # An empty buffer holds only zero placeholders (a start on the goal, weightless physics), so it is never
+        # replayed, whatever min_fill says (min_fill = 0 would otherwise replay them on the first batch).
+        replay = jnp.any(buffer.filled) & (fill_ratio(buffer) >= hp.min_fill) & jax.random.bernoulli(key_replay, hp.replay_prob)
         kind = jnp.where(replay, REPLAY, NEW)
         levels = select_tree(replay, jax.tree.map(lambda x: x[indices], buffer.levels), new)
         if accel:

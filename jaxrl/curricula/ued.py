@@ -118,11 +118,14 @@ def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, tot
         rollout = pieces.collect(key_rollout, agent_state, levels, hp.ppo)
         scores = level_scores(curriculum_cfg.score, rollout, info.max_returns)
         learned, metrics = pieces.learn(key_learn, rollout, hp.ppo)
-        skipped = rollout.state._replace(update_step=rollout.state.update_step + 1)
-        agent_state = select_tree(info.train, learned, skipped)
+        # A batch without a gradient step leaves the optimiser's step count (PPO's update_step, which drives the
+        # learning-rate schedule) where it was: the reference implementations count optimiser steps only, so robust
+        # PLR's schedule is not spent on the iterations that only score levels.
+        agent_state = select_tree(info.train, learned, rollout.state)
         curriculum_state = curriculum.update(curriculum_state, levels, scores, info)
         solved = jnp.any(rollout.traj.info["episode_done"] & (rollout.traj.info["episode_return"] > solved_return), axis=0)
         metrics.update(
+            gradient_updates=agent_state.update_step.astype(jnp.float32),
             level_score=jnp.mean(scores.score),
             train_solve_rate=jnp.mean(solved.astype(jnp.float32)),
             trained=info.train.astype(jnp.float32),
