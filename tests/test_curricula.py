@@ -1,5 +1,7 @@
 """PLR's math against hand-computed numbers, the buffer's insertion and staleness rules, the
 regret scores on hand-made rollouts, and the sample / update cycle of every curriculum."""
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -183,3 +185,51 @@ def test_bad_options_are_refused():
         make("plr", capacity=2)
     with pytest.raises(ValueError, match="make_paired"):  # PAIRED samples no levels: it has its own iteration
         make("paired")
+
+
+def test_completed_episode_means_by_hand():
+    from jaxrl.curricula.scores import completed_episode_means, rollout_score
+
+    # env 0: episodes [1, 3] (mean 2) and [5] (mean 5), then an unfinished tail [100]: (2 + 5) / 2 = 3.5.
+    # env 1: no episode ends: no score. env 2: one episode over all four steps: mean 2.5.
+    x = jnp.array([[1.0, 7.0, 1.0], [3.0, 7.0, 2.0], [5.0, 7.0, 3.0], [100.0, 7.0, 4.0]])
+    done = jnp.array([[False, False, False], [True, False, False], [True, False, False], [False, False, True]])
+    means, episodes = completed_episode_means(x, done)
+    np.testing.assert_allclose(means, [3.5, 0.0, 2.5])
+    np.testing.assert_array_equal(episodes, [2, 0, 1])
+    np.testing.assert_allclose(rollout_score(x, done, "unscored"), [3.5, -np.inf, 2.5])
+    np.testing.assert_allclose(rollout_score(x, done, "rollout_mean"), [27.25, 7.0, 2.5])
+
+
+def test_unscored_levels_never_enter_the_buffer():
+    # An unscored level (-inf: no episode finished) is not inserted, not even into an empty slot.
+    buffer = empty_buffer(jnp.zeros(2), 3)
+    buffer = insert_level(buffer, jnp.ones(2), jnp.asarray(-jnp.inf), jnp.asarray(-jnp.inf))
+    assert not np.asarray(buffer.filled).any()
+    buffer = insert_level(buffer, jnp.ones(2), jnp.asarray(0.5), jnp.asarray(1.0))
+    np.testing.assert_array_equal(buffer.filled, [True, False, False])
+
+
+def test_ued_leaves_levels_without_a_finished_episode_out_of_the_buffer():
+    # A 2-step rollout on mazes with a 20-step limit finishes no episode on levels the agent cannot reach the goal
+    # of in 2 steps: under the default rule those levels are unscored and the buffer stays empty of them.
+    from jaxrl.agents.ppo import PPOConfig
+    from jaxrl.curricula.ued import make_ued, ued_hparams
+    from jaxrl.envs.levels.maze import Maze
+
+    cfg = CurriculumConfig(method="robust_plr", num_levels=8, capacity=64, min_fill=0.5)
+    ppo = PPOConfig(rollout_len=2, num_epochs=1, num_minibatches=1, hidden_sizes=(8,))
+    env = Maze(7, 7, max_steps=20)
+    eval_levels = jax.tree.map(lambda x: x[None], env.default_params)
+    for unfinished, expect_filled in (("unscored", 0), ("rollout_mean", 8)):
+        agent = make_ued(ppo, dataclasses.replace(cfg, unfinished=unfinished), env, 8 * 2 * 2,
+                         lambda k: generate_level(k, 7, 7, num_walls=5), None, eval_levels, num_eval_episodes=1)
+        hp = ued_hparams(ppo, cfg)
+        state = agent.init(jax.random.PRNGKey(0), hp)
+        state, metrics = jax.jit(agent.update)(jax.random.PRNGKey(1), state, None, hp)
+        # Starts 2+ moves from the goal (all but a few levels) cannot finish in 2 steps.
+        filled = int(np.asarray(state.curriculum.buffer.filled).sum())
+        if expect_filled:
+            assert filled == expect_filled
+        else:
+            assert filled <= 2 and float(metrics["scored_levels"]) == filled / 8

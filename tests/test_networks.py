@@ -64,3 +64,34 @@ def test_q_network_shapes():
 
     assert out_shape(QNetwork(action_dim=3, hidden_sizes=(16,), layer_norm=True)) == (5, 3)
     assert out_shape(QNetwork(action_dim=3, hidden_sizes=(16,), num_bins=11)) == (5, 3, 11)
+
+
+def test_maze_conv_encoder_sees_the_egocentric_view_as_an_image():
+    # The encoder un-flattens observe()'s [v, v, 2] view: its features equal a 3x3 valid convolution of that image
+    # (computed here with lax.conv on the image built from view_cells), then the direction embedding.
+    from jaxrl.envs.levels.maze import is_wall, level_from_strings, observe, view_cells
+    from jaxrl.networks.encoders import MazeConvEncoder
+
+    level = level_from_strings(("#....", ".#..G", "..#..", ".....", "^...#"), 5, 5)
+    pos, direction = jnp.asarray([1, 3]), jnp.asarray(3)
+    obs = observe(level, pos, direction, 5)
+    encoder = MazeConvEncoder()
+    params = encoder.init(jax.random.PRNGKey(0), obs[None])
+    features = encoder.apply(params, obs[None])[0]
+    cells = view_cells(pos, direction, 5)
+    image = jnp.stack([is_wall(level.wall_map, cells), jnp.all(cells == level.goal_pos, -1)], -1).astype(jnp.float32)
+    conv = params["params"]["Conv_0"]
+    expected = jax.lax.conv_general_dilated(image[None], conv["kernel"], (1, 1), "VALID",
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))[0] + conv["bias"]
+    np.testing.assert_allclose(features[:144], jax.nn.relu(expected).reshape(-1), rtol=1e-5, atol=1e-6)
+    dense = params["params"]["Dense_0"]
+    np.testing.assert_allclose(features[144:], jax.nn.one_hot(3, 4) @ dense["kernel"] + dense["bias"], rtol=1e-5, atol=1e-6)
+    assert features.shape == (16 * 3 * 3 + 5,)
+
+
+def test_maze_conv_encoder_refuses_observations_that_are_not_mazes():
+    from jaxrl.agents.ppo import PPOConfig, validate_ppo
+    from jaxrl import envs
+
+    assert validate_ppo(PPOConfig(encoder="maze_conv"), envs.make("Maze"), 10_000) is None
+    assert "--encoder maze_conv" in validate_ppo(PPOConfig(encoder="maze_conv"), envs.make("CartPole-v1"), 10_000)

@@ -31,7 +31,7 @@ def build(method, total_timesteps, max_steps=20, num_walls=3, **ppo_overrides):
 
 
 def test_no_gradient_step_on_new_or_mutated_levels():
-    agent, hp = build("accel", 16 * 4 * 12, rollout_len=4, num_epochs=1, num_minibatches=1, hidden_sizes=(8,), anneal_lr=True)
+    agent, hp = build("accel", 16 * 4 * 12, max_steps=4, rollout_len=4, num_epochs=1, num_minibatches=1, hidden_sizes=(8,), anneal_lr=True)
 
     @jax.jit
     def run(key):
@@ -82,7 +82,7 @@ def test_entry_point_writes_the_run_and_resumes_bit_exactly(tmp_path, capsys):
     run = tmp_path / "run"
     argv = ["--method", "robust_plr", "--num-seeds", "2", "--total-timesteps", str(4 * 16 * 4), "--num-levels", "4",
             "--rollout-len", "16", "--num-minibatches", "2", "--num-epochs", "1", "--hidden-sizes", "16", "--capacity", "8",
-            "--min-fill", "0.25", "--num-chunks", "2", "--eval-episodes", "1", "--max-steps", "30", "--quiet", "--out-dir", str(run)]
+            "--min-fill", "0.25", "--num-chunks", "2", "--eval-episodes", "1", "--max-steps", "16", "--quiet", "--out-dir", str(run)]
     assert main(argv) == 0
     import json
 

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxrl.agents.base import Agent
 from jaxrl.config import option
@@ -27,6 +28,7 @@ from jaxrl.envs.core import Env
 from jaxrl.evaluation import make_evaluate
 from jaxrl.losses import categorical_value, gae_advantages, hl_gauss_loss, hl_gauss_sigma, normalize, value_loss
 from jaxrl.networks import ActorCritic
+from jaxrl.networks.encoders import ENCODERS, maze_view_size
 from jaxrl.networks.recurrent import CORES, RecurrentActorCritic, initial_core_state, unroll
 from jaxrl.objectives import DRIFT_INITS, OBJECTIVES, PolicyLossInputs, is_saved_objective, resolve_objective
 from jaxrl.training.epochs import minibatch_epochs
@@ -48,6 +50,9 @@ class PPOConfig:
                             "(--hidden-sizes torso -> core -> actor and critic heads; num_envs must be divisible by num_minibatches)",
                             choices=("none",) + CORES)
     core_size: int = option(64, "units of the recurrent core and of the heads' hidden layer (--recurrent gru | lstm)", minimum=1)
+    head_size: int = option(0, "units of the actor's and critic's hidden layer after a recurrent core (0: --core-size)", minimum=0)
+    encoder: str = option("mlp", "observation encoder before the torso: mlp (none), or maze_conv (3x3 conv over the maze's "
+                          "egocentric view + direction embedding, the published UED maze policy)", choices=ENCODERS)
     anneal_lr: bool = option(True, "linearly anneal the learning rate to 0 over training")
     normalize_obs: bool = option(False, "running observation normalisation")
     normalize_advantages: bool = option(True, "normalise advantages per minibatch")
@@ -136,6 +141,11 @@ def validate_ppo(cfg: PPOConfig, env, total_timesteps: int):
     if cfg.objective not in OBJECTIVES and not is_saved_objective(cfg.objective):
         return (f"--objective: {cfg.objective!r} is neither one of {', '.join(OBJECTIVES)} nor a saved objective directory "
                 "(with objective.json and params.msgpack)")
+    if cfg.encoder == "maze_conv" and env is not None:
+        try:
+            maze_view_size(int(np.prod(env.observation_space(env.default_params).shape)))
+        except ValueError as error:
+            return f"{error} ({getattr(env, 'name', type(env).__name__)} is not a maze)"
     return None
 
 
@@ -146,9 +156,10 @@ def make_network(cfg: PPOConfig, env: Env, env_params) -> ActorCritic | Recurren
     value_bins = cfg.value_bins if cfg.value_loss == "hl_gauss" else 0
     if cfg.recurrent != "none":
         return RecurrentActorCritic(action_dim=action_dim, discrete=discrete, hidden_sizes=tuple(cfg.hidden_sizes),
-                                    activation=cfg.activation, core=cfg.recurrent, core_size=cfg.core_size, value_bins=value_bins)
+                                    activation=cfg.activation, core=cfg.recurrent, core_size=cfg.core_size, value_bins=value_bins,
+                                    encoder=cfg.encoder, head_size=cfg.head_size)
     return ActorCritic(action_dim=action_dim, discrete=discrete, hidden_sizes=tuple(cfg.hidden_sizes), activation=cfg.activation,
-                       value_bins=value_bins)
+                       value_bins=value_bins, encoder=cfg.encoder)
 
 
 def value_from_critic(cfg: PPOConfig, critic_out):

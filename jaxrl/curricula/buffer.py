@@ -9,7 +9,11 @@ as floats); with proportional prioritisation to ``score_i^(1 / beta)``
 Empty slots have probability 0.
 
 Insertion fills empty slots first; once full, a new level replaces the
-lowest-scoring level only if its score is higher.
+lowest-scoring level only if its score is higher. A level without a score
+(``-inf``: no episode finished on it, see :mod:`jaxrl.curricula.scores`) is
+never inserted, as in JaxUED's and minimax's buffers; a replayed level that
+comes back unscored keeps its slot with score ``-inf`` (lowest rank, first to
+be replaced).
 """
 from __future__ import annotations
 
@@ -106,14 +110,15 @@ def fill_ratio(buffer: LevelBuffer) -> jax.Array:
 
 
 def insert_level(buffer: LevelBuffer, level, score, max_return) -> LevelBuffer:
-    """Inserts one level: into the first empty slot, else over the lowest score if ``score`` is higher.
+    """Inserts one level: into the first empty slot, else over the lowest score if ``score`` is higher;
+    never when ``score`` is not finite (an unscored level).
 
     The inserted level's staleness clock starts at ``buffer.time``.
     """
     full = jnp.all(buffer.filled)
     lowest = jnp.argmin(jnp.where(buffer.filled, buffer.scores, jnp.inf))
     slot = jnp.where(full, lowest, jnp.argmin(buffer.filled))
-    write = ~full | (score > buffer.scores[slot])
+    write = jnp.isfinite(score) & (~full | (score > buffer.scores[slot]))
 
     def put(array, value):
         return array.at[slot].set(jnp.where(write, value, array[slot]))

@@ -36,7 +36,7 @@ from jaxrl.curricula.buffer import (
     sample_indices,
     update_replayed,
 )
-from jaxrl.curricula.scores import SCORES
+from jaxrl.curricula.scores import SCORES, UNFINISHED
 from jaxrl.envs.core import select_tree
 
 METHODS = ("dr", "plr", "robust_plr", "accel")
@@ -62,6 +62,9 @@ class CurriculumConfig:
                                    minimum=0.0, maximum=1.0)
     score: str = option("maxmc", "regret score: positive value loss (pvl) or MaxMC", choices=SCORES)
     num_edits: int = option(8, "edits per mutated level (accel)", minimum=1)
+    unfinished: str = option("unscored", "levels on which no episode finished in the rollout: unscored (never enter the "
+                             "buffer; scores average finished episodes only, as JaxUED / minimax) or rollout_mean "
+                             "(the score averages every step of the rollout)", choices=UNFINISHED)
 
 
 class CurriculumHParams(NamedTuple):

@@ -34,7 +34,7 @@ from jaxrl.agents.ppo import PPOConfig, PPOHParams, PPORollout, build_ppo, hpara
 from jaxrl.curricula import (MUTATE, REPLAY, CurriculumConfig, CurriculumHParams, CurriculumState, LevelScores,
                              curriculum_hparams, make_curriculum)
 from jaxrl.curricula.buffer import fill_ratio
-from jaxrl.curricula.scores import best_returns, max_mc, positive_value_loss
+from jaxrl.curricula.scores import best_returns, rollout_score
 from jaxrl.envs.core import Env, select_tree
 
 
@@ -65,20 +65,31 @@ def ppo_policy(state: UEDState):
     return state.agent.params, state.agent.env_state
 
 
-def level_scores(score: str, rollout: PPORollout, stored_max_returns: jax.Array) -> LevelScores:
+def level_scores(score: str, rollout: PPORollout, stored_max_returns: jax.Array, unfinished: str = "unscored") -> LevelScores:
     """Scores ``[B]`` of the levels played in ``rollout`` (one level per env) and their best returns.
 
     Args:
-        score: ``"pvl"`` (positive value loss) or ``"maxmc"``.
+        score: ``"pvl"`` (positive value loss ``max(A_t, 0)``) or ``"maxmc"`` (``best return - V(s_t)``).
         rollout: PPO's rollout: ``batch["advantages"]``, ``batch["values"]`` ``[T, B]`` and the
             episode statistics in ``traj.info``.
         stored_max_returns: ``[B]`` best return the buffer kept for each level (``-inf`` if new).
+        unfinished: :data:`~jaxrl.curricula.scores.UNFINISHED`: how steps of unfinished episodes count
+            (``unscored``: not at all; a level with no finished episode scores ``-inf``).
     """
     info = rollout.traj.info
     best = best_returns(stored_max_returns, info["episode_return"], info["episode_done"])
     if score == "pvl":
-        return LevelScores(positive_value_loss(rollout.batch["advantages"]), best)
-    return LevelScores(max_mc(rollout.batch["values"], best), best)
+        per_step = jnp.maximum(rollout.batch["advantages"], 0.0)
+    else:
+        # MaxMC of a level never finished (best = -inf) is 0 under rollout_mean: nothing is known of what is achievable.
+        per_step = jnp.where(jnp.isfinite(best), best, 0.0) - jnp.where(jnp.isfinite(best), rollout.batch["values"], 0.0)
+    return LevelScores(rollout_score(per_step, info["episode_done"], unfinished), best)
+
+
+def finite_mean(x: jax.Array) -> jax.Array:
+    """Mean of the finite entries of ``x`` (0 if none): unscored levels (``-inf``) are left out."""
+    finite = jnp.isfinite(x)
+    return jnp.sum(jnp.where(finite, x, 0.0)) / jnp.maximum(jnp.sum(finite), 1)
 
 
 def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, total_timesteps: int, generate: Callable,
@@ -116,7 +127,7 @@ def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, tot
         if ppo.initial_policy_state is not None:  # a new level starts a new episode: fresh recurrent state
             agent_state = agent_state._replace(core_state=ppo.initial_policy_state(num_levels))
         rollout = pieces.collect(key_rollout, agent_state, levels, hp.ppo)
-        scores = level_scores(curriculum_cfg.score, rollout, info.max_returns)
+        scores = level_scores(curriculum_cfg.score, rollout, info.max_returns, curriculum_cfg.unfinished)
         learned, metrics = pieces.learn(key_learn, rollout, hp.ppo)
         # A batch without a gradient step leaves the optimiser's step count (PPO's update_step, which drives the
         # learning-rate schedule) where it was: the reference implementations count optimiser steps only, so robust
@@ -126,7 +137,8 @@ def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, tot
         solved = jnp.any(rollout.traj.info["episode_done"] & (rollout.traj.info["episode_return"] > solved_return), axis=0)
         metrics.update(
             gradient_updates=agent_state.update_step.astype(jnp.float32),
-            level_score=jnp.mean(scores.score),
+            level_score=finite_mean(scores.score),
+            scored_levels=jnp.mean(jnp.isfinite(scores.score).astype(jnp.float32)),
             train_solve_rate=jnp.mean(solved.astype(jnp.float32)),
             trained=info.train.astype(jnp.float32),
             replayed=(info.kind == REPLAY).astype(jnp.float32),

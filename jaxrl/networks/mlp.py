@@ -45,7 +45,8 @@ class ActorCritic(nn.Module):
     losses such as HL-Gauss): ``value`` returns logits ``[..., value_bins]``
     over a support the agent fixes, instead of a scalar.
     The policy head is initialised with gain 0.01 (near-uniform initial policy),
-    the value head with gain 1.
+    the value head with gain 1. ``encoder`` (:mod:`jaxrl.networks.encoders`) runs before each
+    torso; actor and critic have their own.
     """
 
     action_dim: int
@@ -53,11 +54,15 @@ class ActorCritic(nn.Module):
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
     value_bins: int = 0
+    encoder: str = "mlp"
 
     def setup(self):
-        self.actor_torso = MLP(self.hidden_sizes, self.activation)
+        from jaxrl.networks.encoders import make_encoder  # encoders build on this module's dense layers
+
+        actor_encoder, critic_encoder = make_encoder(self.encoder), make_encoder(self.encoder)
+        self.actor_torso = nn.Sequential([actor_encoder, MLP(self.hidden_sizes, self.activation)]) if actor_encoder else MLP(self.hidden_sizes, self.activation)
         self.actor_head = orthogonal_dense(self.action_dim, 0.01)
-        self.critic_torso = MLP(self.hidden_sizes, self.activation)
+        self.critic_torso = nn.Sequential([critic_encoder, MLP(self.hidden_sizes, self.activation)]) if critic_encoder else MLP(self.hidden_sizes, self.activation)
         self.critic_head = orthogonal_dense(max(self.value_bins, 1), 1.0)
         if not self.discrete:
             self.log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))

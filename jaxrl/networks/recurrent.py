@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.networks.distributions import Categorical, DiagGaussian
+from jaxrl.networks.encoders import make_encoder
 from jaxrl.networks.init import orthogonal
 from jaxrl.networks.mlp import MLP, orthogonal_dense
 
@@ -85,7 +86,11 @@ def unroll(step_fn: Callable, state, inputs, done, initial):
 
 
 class RecurrentActorCritic(nn.Module):
-    """MLP torso -> recurrent core -> separate one-hidden-layer actor and critic heads.
+    """(Encoder ->) MLP torso -> recurrent core -> separate one-hidden-layer actor and critic heads.
+
+    With ``encoder="maze_conv"``, ``hidden_sizes=()``, ``core="lstm"``, ``core_size=256``,
+    ``head_size=32`` and ReLU this is the maze policy of JaxUED / minimax (conv + direction
+    embedding -> LSTM 256 -> 32-unit heads). ``head_size`` 0 means ``core_size``.
 
     ``__call__(state, obs [B, obs_dim]) -> (state, distribution, critic_out)``
     is one step; ``critic_out`` is the value ``[B]`` (or logits
@@ -103,14 +108,19 @@ class RecurrentActorCritic(nn.Module):
     core: str = "gru"
     core_size: int = 64
     value_bins: int = 0
+    encoder: str = "mlp"
+    head_size: int = 0
 
     def setup(self):
-        self.torso = MLP(self.hidden_sizes, self.activation)
+        encoder = make_encoder(self.encoder)
+        mlp = MLP(self.hidden_sizes, self.activation)
+        self.torso = nn.Sequential([encoder, mlp]) if encoder else mlp
         cell = {"gru": nn.GRUCell, "lstm": nn.OptimizedLSTMCell}[self.core]
         self.cell = cell(features=self.core_size, recurrent_kernel_init=orthogonal())
-        self.actor_torso = MLP((self.core_size,), self.activation)
+        head = (self.head_size or self.core_size,)
+        self.actor_torso = MLP(head, self.activation)
         self.actor_head = orthogonal_dense(self.action_dim, 0.01)
-        self.critic_torso = MLP((self.core_size,), self.activation)
+        self.critic_torso = MLP(head, self.activation)
         self.critic_head = orthogonal_dense(max(self.value_bins, 1), 1.0)
         if not self.discrete:
             self.log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))

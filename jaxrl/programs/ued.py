@@ -55,7 +55,7 @@ def finalize(cfg):
 
 def check(cfg) -> None:
     levels, cur, ppo = cfg.levels, cfg.curriculum, cfg.ppo
-    for error in (validate_curriculum(cur), validate_ppo(ppo, None, levels.total_timesteps)):
+    for error in (validate_curriculum(cur), validate_ppo(ppo, LEVEL_SPACES[levels.env].make_env(levels.max_steps), levels.total_timesteps)):
         if error:
             raise ConfigError(error)
     if ppo.normalize_obs:
