@@ -15,10 +15,16 @@
 A batch has one kind (new, replayed or mutated) for all its ``num_levels``
 levels, as in minimax and JaxUED. Every function is pure and jittable; the
 state is a pytree, so it is vmapped over seeds and checkpointed with the agent.
+
+Methods are registered in :data:`CURRICULA` (name -> ``"module:builder"``, imported on use):
+a new method is one module with a ``builder(cfg, sources) -> Curriculum`` and one entry
+there. Besides the four above: ``sfl`` (:mod:`jaxrl.curricula.sfl`, learnability sampling) and
+``dred`` / ``dred_edit`` (:mod:`jaxrl.curricula.dred`, data-regularised design).
 """
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -39,8 +45,17 @@ from jaxrl.curricula.buffer import (
 from jaxrl.curricula.scores import SCORES, UNFINISHED
 from jaxrl.envs.core import select_tree
 
-METHODS = ("dr", "plr", "robust_plr", "accel")
-BUFFER_METHODS = ("plr", "robust_plr", "accel")  # the methods that keep a PLR level buffer
+# Level-sampling curricula: name -> "module:builder", the builder ``(CurriculumConfig, LevelSources) -> Curriculum``.
+CURRICULA: dict[str, str] = {
+    "dr": "jaxrl.curricula.curriculum:make_plr_family",
+    "plr": "jaxrl.curricula.curriculum:make_plr_family",
+    "robust_plr": "jaxrl.curricula.curriculum:make_plr_family",
+    "accel": "jaxrl.curricula.curriculum:make_plr_family",
+    "sfl": "jaxrl.curricula.sfl:make_sfl",
+}
+METHODS = tuple(CURRICULA)
+BUFFER_METHODS = tuple(m for m in METHODS if m != "dr")  # the methods whose state.buffer is a LevelBuffer (drawn)
+DATASET_METHODS = ("dred", "dred_edit")  # the methods that need a dataset of levels (and dred a level model)
 UED_METHODS = METHODS + ("paired",)  # PAIRED designs levels with a trained adversary: jaxrl.curricula.paired
 NEW, REPLAY, MUTATE = 0, 1, 2  # LevelInfo.kind
 
@@ -62,6 +77,14 @@ class CurriculumConfig:
                                    minimum=0.0, maximum=1.0)
     score: str = option("maxmc", "regret score: positive value loss (pvl) or MaxMC", choices=SCORES)
     num_edits: int = option(8, "edits per mutated level (accel)", minimum=1)
+    sfl_sample_levels: int = option(1000, "sfl: random levels whose learnability is measured at each refresh "
+                                    "(No Regrets' minigrid runs: 25000)", minimum=1)
+    sfl_episodes: int = option(10, "sfl: episodes per sampled level to estimate the success rate p", minimum=1)
+    sfl_keep: int = option(100, "sfl: levels of highest learnability p (1 - p) kept (No Regrets: 1000)", minimum=1)
+    sfl_period: int = option(20, "sfl: curriculum iterations between refreshes of the learnable set (No Regrets: 100)",
+                             minimum=1)
+    sfl_buffer_fraction: float = option(0.5, "sfl: fraction of each batch drawn from the learnable set, the rest random "
+                                        "(No Regrets: 0.5)", minimum=0.0, maximum=1.0)
     unfinished: str = option("unscored", "levels on which no episode finished in the rollout: unscored (never enter the "
                              "buffer; scores average finished episodes only, as JaxUED / minimax) or rollout_mean "
                              "(the score averages every step of the rollout)", choices=UNFINISHED)
@@ -124,16 +147,40 @@ class Curriculum(NamedTuple):
     """Pure functions of a curriculum.
 
     Attributes:
-        init: ``key -> CurriculumState``.
+        init: ``key -> state`` (a pytree; its ``buffer`` a :class:`LevelBuffer` for :data:`BUFFER_METHODS`).
         sample: ``(key, state, hp: CurriculumHParams) -> (state, levels [B, ...], LevelInfo)``.
         update: ``(state, levels, LevelScores, LevelInfo) -> state``.
         config: the :class:`CurriculumConfig`.
+        refresh: None, or ``(key, state, success_rates) -> state`` run before every ``refresh_period``
+            iterations, where ``success_rates(key, levels [N, ...]) -> [N]`` is the current policy's
+            solve rate on each level (SFL rebuilds its learnable set with it).
+        refresh_period: iterations between refreshes (1 without ``refresh``).
     """
 
     init: Callable
     sample: Callable
     update: Callable
     config: CurriculumConfig
+    refresh: Callable | None = None
+    refresh_period: int = 1
+
+
+class LevelSources(NamedTuple):
+    """Where a curriculum's levels come from (a builder takes what it needs).
+
+    Attributes:
+        generate: ``key -> level``, the level space's random generator.
+        mutate: ``(key, level) -> level`` (ACCEL's editor), or None.
+        dataset: levels of a target distribution, leaves ``[N, ...]`` (DRED), or None.
+        interpolate: ``key -> level`` from a generative model of the dataset (DRED), or None.
+        num_iterations: curriculum iterations of the whole run (schedules over training).
+    """
+
+    generate: Callable
+    mutate: Callable | None = None
+    dataset: Any = None
+    interpolate: Callable | None = None
+    num_iterations: int = 1
 
 
 def validate_curriculum(cfg: CurriculumConfig) -> str | None:
@@ -147,23 +194,34 @@ def validate_curriculum(cfg: CurriculumConfig) -> str | None:
         return f"--min-fill must be in [0, 1], got {cfg.min_fill}"
     if not 0.0 <= cfg.staleness_coef <= 1.0:
         return f"--staleness-coef must be in [0, 1], got {cfg.staleness_coef}"
-    if cfg.method in BUFFER_METHODS and cfg.capacity < cfg.num_levels:
+    if cfg.method in ("plr", "robust_plr", "accel", "dred", "dred_edit") and cfg.capacity < cfg.num_levels:
         return f"--capacity ({cfg.capacity}) must hold at least one batch of {cfg.num_levels} levels"
+    if cfg.method == "sfl":
+        if cfg.sfl_keep > cfg.sfl_sample_levels:
+            return f"--sfl-keep ({cfg.sfl_keep}) must be at most --sfl-sample-levels ({cfg.sfl_sample_levels})"
     return None
 
 
-def make_curriculum(cfg: CurriculumConfig, generate: Callable, mutate: Callable | None = None) -> Curriculum:
-    """Builds ``cfg.method`` over a level generator (and mutator for accel).
+def make_curriculum(cfg: CurriculumConfig, generate: Callable, mutate: Callable | None = None, **sources) -> Curriculum:
+    """Builds ``cfg.method`` (an entry of :data:`CURRICULA`) over a level generator and the other
+    :class:`LevelSources` (``mutate`` for accel; ``dataset``, ``interpolate`` for dred).
 
     Args:
         generate: ``key -> level`` (one unbatched level, e.g. :func:`jaxrl.envs.levels.generate_level`).
-        mutate: ``(key, level) -> level`` (accel only).
+        mutate: ``(key, level) -> level`` (accel, dred_edit).
     """
     error = validate_curriculum(cfg)
     if error:
         raise ValueError(error)
     if cfg.method not in METHODS:
         raise ValueError(f"{cfg.method} is not a level-sampling curriculum; see jaxrl.curricula.paired.make_paired")
+    module, builder = CURRICULA[cfg.method].split(":")
+    return getattr(importlib.import_module(module), builder)(cfg, LevelSources(generate, mutate, **sources))
+
+
+def make_plr_family(cfg: CurriculumConfig, sources: LevelSources) -> Curriculum:
+    """``dr``, ``plr``, ``robust_plr`` and ``accel`` (see the module docstring)."""
+    generate, mutate = sources.generate, sources.mutate
     if cfg.method == "accel" and mutate is None:
         raise ValueError("accel needs a level mutator")
     num = cfg.num_levels

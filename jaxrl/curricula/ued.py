@@ -36,6 +36,7 @@ from jaxrl.curricula import (MUTATE, REPLAY, CurriculumConfig, CurriculumHParams
 from jaxrl.curricula.buffer import fill_ratio
 from jaxrl.curricula.scores import best_returns, rollout_score
 from jaxrl.envs.core import Env, select_tree
+from jaxrl.evaluation import make_evaluate
 
 
 class UEDHParams(NamedTuple):
@@ -94,32 +95,46 @@ def finite_mean(x: jax.Array) -> jax.Array:
 
 def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, total_timesteps: int, generate: Callable,
              mutate: Callable | None, eval_levels, num_eval_episodes: int = 8, deterministic_eval: bool = False,
-             solved_return: float = 0.0) -> Agent:
+             solved_return: float = 0.0, extra_eval: tuple = (), dataset=None, interpolate: Callable | None = None) -> Agent:
     """PPO trained on a curriculum's levels; ``num_envs`` is the curriculum's ``num_levels``.
+
+    One agent update is one curriculum iteration, or, for a curriculum with a ``refresh`` (SFL), its
+    refresh followed by ``refresh_period`` iterations (``num_updates`` and ``env_steps_per_update``
+    count such blocks).
 
     Args:
         env: the single env whose params are levels (e.g. ``envs.make("Maze")``).
         generate, mutate: the level generator ``key -> level`` and mutator ``(key, level) -> level``.
         eval_levels: held-out levels, leaves ``[L, ...]``.
         solved_return: an episode with a higher return solved its level (the ``train_solve_rate`` metric).
+        extra_eval: more held-out sets ``(env, levels [L_i, ...])`` played in their own env (e.g. larger mazes:
+            the policy sees an egocentric view, so it runs on any maze size).
+        dataset, interpolate: the target levels and the generative model's sampler of a dataset method (dred).
 
     Returns:
         an :class:`Agent` whose state is a :class:`UEDState`, whose hparams are a :class:`UEDHParams`
-        and whose ``evaluate`` returns ``[L * num_eval_episodes]`` returns, level-major (reshape to ``[L, E]``).
+        and whose ``evaluate`` returns ``[(L + sum L_i) * num_eval_episodes]`` returns, level-major (reshape to
+        ``[L + sum L_i, E]``).
     """
     if ppo_cfg.normalize_obs:
         # Every iteration resets the envs to new levels, which would restart the running statistics.
         raise ValueError("--normalize-obs is not supported with curricula")
     ppo_cfg = dataclasses.replace(ppo_cfg, num_envs=curriculum_cfg.num_levels)
     ppo, pieces = build_ppo(ppo_cfg, env, total_timesteps, num_eval_episodes, deterministic_eval, batched_env_params=True)
-    curriculum = make_curriculum(curriculum_cfg, generate, mutate)
+    curriculum = make_curriculum(curriculum_cfg, generate, mutate, dataset=dataset, interpolate=interpolate,
+                                 num_iterations=ppo.num_updates)
+    period = curriculum.refresh_period
+    num_iterations = max(ppo.num_updates // period, 1) * period  # whole blocks of a refreshing curriculum
     num_levels = curriculum_cfg.num_levels
+    evaluators = [(ppo.evaluate, eval_levels)] + [
+        (make_evaluate(e, ppo.act, num_eval_episodes, deterministic_eval, False, ppo.initial_policy_state), lv)
+        for e, lv in extra_eval]
 
     def init(key, hp: UEDHParams) -> UEDState:
         key_agent, key_curriculum = jax.random.split(key)
         return UEDState(ppo.init(key_agent, hp.ppo), curriculum.init(key_curriculum))
 
-    def update(key, state: UEDState, env_params, hp: UEDHParams):
+    def iteration(key, state: UEDState, hp: UEDHParams):
         key_sample, key_reset, key_rollout, key_learn = jax.random.split(key, 4)
         curriculum_state, levels, info = curriculum.sample(key_sample, state.curriculum, hp.curriculum)
         env_state, obs = pieces.vec_env.reset(key_reset, levels)
@@ -149,10 +164,35 @@ def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, tot
             metrics["buffer_fill"] = fill_ratio(curriculum_state.buffer)
         return UEDState(agent_state, curriculum_state), metrics
 
-    def evaluate(key, state: UEDState, env_params, hp: UEDHParams):
-        returns = jax.vmap(ppo.evaluate, in_axes=(None, None, 0, None))(key, state.agent, eval_levels, hp.ppo)  # [L, E]
-        return returns.reshape(-1)
+    probe = None
+    if curriculum.refresh is not None:
+        probe = make_evaluate(env, ppo.act, curriculum_cfg.sfl_episodes, False, False, ppo.initial_policy_state)
 
-    return Agent(init=init, update=update, evaluate=evaluate, act=ppo.act, num_updates=ppo.num_updates,
-                 env_steps_per_update=ppo.env_steps_per_update, env=pieces.vec_env, initial_policy_state=ppo.initial_policy_state,
-                 policy_of=ppo_policy)
+    def success_rates(agent_state, hp_ppo):
+        """``(key, levels [N, ...]) -> [N]``: the stochastic policy's solve rate over fresh episodes of each level."""
+
+        def rates(key, levels):
+            returns = jax.vmap(probe, in_axes=(None, None, 0, None))(key, agent_state, levels, hp_ppo)  # [N, E]
+            return jnp.mean((returns > solved_return).astype(jnp.float32), axis=-1)
+
+        return rates
+
+    def update(key, state: UEDState, env_params, hp: UEDHParams):
+        if curriculum.refresh is None:
+            return iteration(key, state, hp)
+        key_refresh, key_block = jax.random.split(key)
+        state = state._replace(curriculum=curriculum.refresh(key_refresh, state.curriculum, success_rates(state.agent, hp.ppo)))
+        state, metrics = jax.lax.scan(lambda s, k: iteration(k, s, hp), state, jax.random.split(key_block, period))
+        last = metrics["gradient_updates"][-1]
+        metrics = jax.tree.map(lambda x: jnp.mean(x, axis=0), metrics)
+        metrics["gradient_updates"] = last
+        return state, metrics
+
+    def evaluate(key, state: UEDState, env_params, hp: UEDHParams):
+        returns = [jax.vmap(fn, in_axes=(None, None, 0, None))(key, state.agent, levels, hp.ppo).reshape(-1)  # [L_i * E]
+                   for fn, levels in evaluators]
+        return jnp.concatenate(returns)
+
+    return Agent(init=init, update=update, evaluate=evaluate, act=ppo.act, num_updates=num_iterations // period,
+                 env_steps_per_update=ppo.env_steps_per_update * period, env=pieces.vec_env,
+                 initial_policy_state=ppo.initial_policy_state, policy_of=ppo_policy)

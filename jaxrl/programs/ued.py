@@ -210,7 +210,7 @@ def default_out_dir(cfg) -> str:
 
 PROGRAM = program_from_module(
     __name__, name="ued",
-    description="Environment-design curricula (DR, PLR, robust PLR, ACCEL, PAIRED) with PPO in one compiled program.",
+    description="Environment-design curricula (DR, PLR, robust PLR, ACCEL, PAIRED, SFL) with PPO in one compiled program.",
     skip=frozenset({"num_envs"}),  # PPO's envs are the curriculum's num_levels
     run_defaults={"num_chunks": 10, "eval_episodes": 8})
 ued, resolve, run, main = entries(PROGRAM)
