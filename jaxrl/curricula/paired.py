@@ -30,7 +30,7 @@ from jaxrl.envs import FlattenObservation
 from jaxrl.envs.core import Env
 from jaxrl.envs.levels.editor import MazeEditor, level_from_editor_obs
 from jaxrl.losses import gae_advantages
-from jaxrl.curricula.ued import UEDHParams
+from jaxrl.curricula.ued import UEDHParams, held_out_evaluator
 
 
 class PAIREDState(NamedTuple):
@@ -71,13 +71,15 @@ def with_terminal_reward(rollout: PPORollout, final_reward: jax.Array, gamma, ga
 
 
 def make_paired(ppo_cfg: PPOConfig, num_levels: int, env: Env, total_timesteps: int, eval_levels, num_walls: int,
-                height: int = 13, width: int = 13, num_eval_episodes: int = 8, deterministic_eval: bool = False) -> Agent:
+                height: int = 13, width: int = 13, num_eval_episodes: int = 8, deterministic_eval: bool = False,
+                extra_eval: tuple = ()) -> Agent:
     """PAIRED with the same PPO settings for protagonist and antagonist; the adversary's rollout is
     one editor episode (``num_walls + 2`` steps) per env, learnt in one minibatch per epoch.
 
     Returns:
         an :class:`Agent` (state :class:`PAIREDState`, hparams :class:`~jaxrl.curricula.ued.UEDHParams`) whose
-        ``evaluate`` returns the protagonist's ``[L * num_eval_episodes]`` held-out returns, level-major.
+        ``evaluate`` returns the protagonist's ``[(L + sum L_i) * num_eval_episodes]`` held-out returns, level-major
+        (``extra_eval``: more held-out sets ``(env, levels)``, see :func:`~jaxrl.curricula.ued.held_out_evaluator`).
     """
     if ppo_cfg.normalize_obs:
         raise ValueError("--normalize-obs is not supported with curricula")  # envs are reset to new levels every update
@@ -121,6 +123,7 @@ def make_paired(ppo_cfg: PPOConfig, num_levels: int, env: Env, total_timesteps: 
         solved = jnp.any(p_info["episode_done"] & (p_info["episode_return"] > 0), axis=0)
         metrics = dict(p_metrics)
         metrics.update(
+            gradient_updates=p_state.update_step.astype(jnp.float32),
             regret=jnp.mean(regret),
             level_score=jnp.mean(regret),
             train_solve_rate=jnp.mean(solved.astype(jnp.float32)),
@@ -130,9 +133,10 @@ def make_paired(ppo_cfg: PPOConfig, num_levels: int, env: Env, total_timesteps: 
         )
         return PAIREDState(p_state, a_state, d_state), metrics
 
+    held_out = held_out_evaluator(protagonist, eval_levels, extra_eval, num_eval_episodes, deterministic_eval)
+
     def evaluate(key, state: PAIREDState, env_params, hp: UEDHParams):
-        returns = jax.vmap(protagonist.evaluate, in_axes=(None, None, 0, None))(key, state.protagonist, eval_levels, hp.ppo)
-        return returns.reshape(-1)
+        return held_out(key, state.protagonist, hp.ppo)
 
     return Agent(init=init, update=update, evaluate=evaluate, act=protagonist.act, num_updates=updates,
                  env_steps_per_update=protagonist.env_steps_per_update * 2 + num_levels * adversary_cfg.rollout_len,

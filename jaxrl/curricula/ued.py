@@ -93,6 +93,21 @@ def finite_mean(x: jax.Array) -> jax.Array:
     return jnp.sum(jnp.where(finite, x, 0.0)) / jnp.maximum(jnp.sum(finite), 1)
 
 
+def held_out_evaluator(agent: Agent, eval_levels, extra_eval: tuple, num_eval_episodes: int, deterministic_eval: bool):
+    """``(key, agent_state, ppo_hparams) -> returns [(L + sum L_i) * E]``, level-major: ``agent``'s policy on the
+    held-out ``eval_levels [L, ...]`` (in the agent's own env) and on each extra set ``(env, levels [L_i, ...])``
+    in that env, ``num_eval_episodes`` (E) episodes per level."""
+    evaluators = [(agent.evaluate, eval_levels)] + [
+        (make_evaluate(env, agent.act, num_eval_episodes, deterministic_eval, False, agent.initial_policy_state), levels)
+        for env, levels in extra_eval]
+
+    def evaluate(key, agent_state, hp_ppo):
+        return jnp.concatenate([jax.vmap(fn, in_axes=(None, None, 0, None))(key, agent_state, levels, hp_ppo).reshape(-1)
+                                for fn, levels in evaluators])
+
+    return evaluate
+
+
 def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, total_timesteps: int, generate: Callable,
              mutate: Callable | None, eval_levels, num_eval_episodes: int = 8, deterministic_eval: bool = False,
              solved_return: float = 0.0, extra_eval: tuple = (), dataset=None, interpolate: Callable | None = None) -> Agent:
@@ -126,9 +141,7 @@ def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, tot
     period = curriculum.refresh_period
     num_iterations = max(ppo.num_updates // period, 1) * period  # whole blocks of a refreshing curriculum
     num_levels = curriculum_cfg.num_levels
-    evaluators = [(ppo.evaluate, eval_levels)] + [
-        (make_evaluate(e, ppo.act, num_eval_episodes, deterministic_eval, False, ppo.initial_policy_state), lv)
-        for e, lv in extra_eval]
+    held_out = held_out_evaluator(ppo, eval_levels, extra_eval, num_eval_episodes, deterministic_eval)
 
     def init(key, hp: UEDHParams) -> UEDState:
         key_agent, key_curriculum = jax.random.split(key)
@@ -189,9 +202,7 @@ def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, tot
         return state, metrics
 
     def evaluate(key, state: UEDState, env_params, hp: UEDHParams):
-        returns = [jax.vmap(fn, in_axes=(None, None, 0, None))(key, state.agent, levels, hp.ppo).reshape(-1)  # [L_i * E]
-                   for fn, levels in evaluators]
-        return jnp.concatenate(returns)
+        return held_out(key, state.agent, hp.ppo)
 
     return Agent(init=init, update=update, evaluate=evaluate, act=ppo.act, num_updates=num_iterations // period,
                  env_steps_per_update=ppo.env_steps_per_update * period, env=pieces.vec_env,

@@ -26,7 +26,7 @@ from jaxrl.agents.base import policy_parts
 from jaxrl.agents.ppo import PPOConfig, validate_ppo
 from jaxrl.config import ConfigError, option
 from jaxrl.curricula.curriculum import BUFFER_METHODS, CurriculumConfig, validate_curriculum
-from jaxrl.envs.levels.spaces import LEVEL_SPACES
+from jaxrl.envs.levels.spaces import HELD_OUT_SETS, LEVEL_SPACES
 from jaxrl.evaluation.rollout import play_levels
 from jaxrl.io.images import image_grid, level_at, level_grid, plot_solve_rates, save_buffer_levels, save_image
 from jaxrl.parallel import to_host
@@ -46,6 +46,8 @@ class LevelOptions:
     total_timesteps: int = option(1_000_000, "environment steps per seed", minimum=1)
     num_walls: int = option(25, "walls of a generated maze (Maze only)", minimum=0, maximum=13 * 13 - 2)
     max_steps: int = option(250, "maze time limit (Maze only; CartPole-v1 keeps its 500 steps)", minimum=1)
+    held_out: str = option("hand_designed", "held-out levels: the space's hand-designed set, or extended (Maze: plus 10 "
+                           "perfect mazes of 13 x 13, 10 of 25 x 25 and 10 cellular-automaton caves)", choices=HELD_OUT_SETS)
 
 
 def finalize(cfg):
@@ -65,6 +67,8 @@ def check(cfg) -> None:
     if levels.total_timesteps < cur.num_levels * ppo.rollout_len:
         raise ConfigError(f"--total-timesteps: {levels.total_timesteps} is less than one update of "
                           f"{cur.num_levels * ppo.rollout_len} steps (num_levels * rollout_len)")
+    if levels.held_out == "extended" and LEVEL_SPACES[levels.env].extra_held_out is None:
+        raise ConfigError(f"--held-out: {levels.env} has only its hand_designed set; extended needs Maze")
     if cur.method == "paired" and not LEVEL_SPACES[levels.env].designable_by_adversary:
         raise ConfigError(f"--method: paired needs levels its adversary can build (Maze); {levels.env} has none")
     if cur.method == "paired" and set(cfg.run.sweep) & {"replay_prob", "temperature", "staleness_coef", "min_fill"}:
@@ -77,12 +81,16 @@ def build(cfg) -> Built:
     space = LEVEL_SPACES[levels.env]
     env = space.make_env(levels.max_steps)
     names, eval_levels = space.held_out()
+    extra = space.extra_held_out(levels.max_steps) if levels.held_out == "extended" else []
+    names = tuple(names) + tuple(n for _, set_names, _ in extra for n in set_names)
+    extra_eval = tuple((e, lv) for e, _, lv in extra)
     if cur.method == "paired":
         agent = make_paired(cfg.ppo, cur.num_levels, env, levels.total_timesteps, eval_levels, levels.num_walls,
-                            num_eval_episodes=cfg.run.eval_episodes)
+                            num_eval_episodes=cfg.run.eval_episodes, extra_eval=extra_eval)
     else:
         agent = make_ued(cfg.ppo, cur, env, levels.total_timesteps, space.generator(levels.num_walls),
-                         space.mutator(cur.num_edits), eval_levels, cfg.run.eval_episodes, solved_return=space.solved_return)
+                         space.mutator(cur.num_edits), eval_levels, cfg.run.eval_episodes, solved_return=space.solved_return,
+                         extra_eval=extra_eval)
     return Built(env, make_runner(agent, None, cfg.run.num_chunks), ued_hparams(cfg.ppo, cur),
                  {"space": space, "names": names, "eval_levels": eval_levels})
 
@@ -124,13 +132,23 @@ def summary(ctx, history: dict, state) -> dict:
             "solve_rate_mean": float(solve.mean())}
 
 
+TRAINING_CURVES = ("gradient_updates", "train_solve_rate", "level_score")  # every method logs these (kept in checkpoints)
+
+
 def curves(ctx, history: dict) -> dict:
-    """``eval_env_steps [C]``, ``eval_returns [C, G, S, L, E]``, ``level_names [L]``."""
+    """``eval_env_steps [C]``, ``eval_gradient_updates [C, G, S]`` (PPO gradient updates made when each evaluation
+    ran: the x-axis of the published curricula comparisons), ``eval_returns [C, G, S, L, E]``, ``level_names [L]``;
+    per update ``env_steps [U]`` and the training statistics of :data:`TRAINING_CURVES` (``[U, G, S]``)."""
     eval_returns = history["eval_returns"]
     per_level = eval_returns.reshape(*eval_returns.shape[:3], len(ctx.built.extra["names"]), -1)
     chunks = np.minimum((np.arange(eval_returns.shape[0]) + 1) * ctx.built.runner.chunk_len, ctx.num_updates)
-    return dict(eval_env_steps=chunks * ctx.steps_per_update, eval_returns=per_level,
-                level_names=np.asarray(ctx.built.extra["names"]))
+    out = dict(eval_env_steps=chunks * ctx.steps_per_update, eval_returns=per_level,
+               level_names=np.asarray(ctx.built.extra["names"]))
+    updates = history["gradient_updates"].shape[0]
+    out["env_steps"] = (np.arange(updates) + 1) * ctx.steps_per_update
+    out["eval_gradient_updates"] = history["gradient_updates"][np.minimum(chunks, updates) - 1]
+    out.update({name: history[name] for name in TRAINING_CURVES})
+    return out
 
 
 def figures(ctx, curves: dict) -> None:
@@ -139,9 +157,9 @@ def figures(ctx, curves: dict) -> None:
     plot_solve_rates(ctx.run_dir.path / "solve_rate_curve.png", curves["eval_env_steps"],
                      solve.reshape(solve.shape[0], -1, solve.shape[-1]), extra["names"],
                      f"{cfg.curriculum.method} on {cfg.levels.env}: held-out levels")
-    num = len(extra["names"])
+    num = len(jax.tree.leaves(extra["eval_levels"])[0])  # the space's own set (extended sets differ in size)
     save_image(ctx.run_dir.path / "held_out_levels.png",
-               level_grid(extra["eval_levels"], num, columns=num, render=extra["space"].render), " | ".join(extra["names"]))
+               level_grid(extra["eval_levels"], num, columns=num, render=extra["space"].render), " | ".join(extra["names"][:num]))
 
 
 def first_seed_to_host(tree):
@@ -212,5 +230,6 @@ PROGRAM = program_from_module(
     __name__, name="ued",
     description="Environment-design curricula (DR, PLR, robust PLR, ACCEL, PAIRED, SFL) with PPO in one compiled program.",
     skip=frozenset({"num_envs"}),  # PPO's envs are the curriculum's num_levels
+    curve_metrics=TRAINING_CURVES,
     run_defaults={"num_chunks": 10, "eval_episodes": 8})
 ued, resolve, run, main = entries(PROGRAM)

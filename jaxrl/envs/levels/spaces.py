@@ -20,6 +20,7 @@ from jaxrl.envs.levels.classic import (
     generate_cartpole_level,
     mutate_cartpole_level,
 )
+from jaxrl.envs.levels.procedural import level_set
 from jaxrl.envs.levels.maze import MazeState, generate_level, held_out_levels, mutate_level, render_level, render_trajectory
 
 
@@ -36,6 +37,9 @@ class LevelSpace(NamedTuple):
     agent_positions: ``(wrapped env states [...]) -> [..., 2]`` where the agent is, or None when a
         level has no place to draw a trajectory on.
     render_trajectory: ``(level, positions [T, 2], cell) -> RGB image`` of a level with a path on it.
+    extra_held_out: ``(max_steps) -> [(env, names, levels [L_i, ...]), ...]``, held-out sets beyond
+        ``held_out`` played in their own env (``--held-out extended``), or None.
+    dataset: ``(size, seed) -> levels [size, ...]`` of the space's target distribution (DRED), or None.
     """
 
     make_env: Callable
@@ -47,6 +51,31 @@ class LevelSpace(NamedTuple):
     designable_by_adversary: bool
     agent_positions: Callable | None = None
     render_trajectory: Callable | None = None
+    extra_held_out: Callable | None = None
+    dataset: Callable | None = None
+
+
+HELD_OUT_SETS = ("hand_designed", "extended")
+EXTENDED_SET_SIZE = 10  # levels per procedural held-out set
+HELD_OUT_SEED = 1_000_003  # procedural held-out sets (disjoint from dataset seeds, which count up from 0)
+
+
+def maze_extended_held_out(max_steps: int):
+    """Procedural held-out mazes: 10 perfect mazes of 13 x 13 (the training size), 10 of 25 x 25 (twice the
+    size, in a 25 x 25 env with dcd's time limit 2 * 25 * 25) and 10 cellular-automaton caves of 13 x 13
+    (DRED's target distribution, drawn from a seed no dataset uses)."""
+    sets = []
+    for kind, size, steps in (("perfect", 13, max_steps), ("perfect", 25, 2 * 25 * 25), ("cave", 13, max_steps)):
+        levels = level_set(kind, EXTENDED_SET_SIZE, HELD_OUT_SEED + size, size, size)
+        name = {"perfect": "PerfectMaze", "cave": "Cave"}[kind]
+        sets.append((envs.make("Maze", height=size, width=size, max_steps=steps),
+                     tuple(f"{name}{size}-{i}" for i in range(EXTENDED_SET_SIZE)), levels))
+    return sets
+
+
+def maze_caves(size: int, seed: int):
+    """``size`` cellular-automaton caves of 13 x 13 from ``seed`` (the DRED dataset of the Maze space)."""
+    return level_set("cave", size, seed, 13, 13)
 
 
 def inner_state(env_state):
@@ -89,6 +118,8 @@ LEVEL_SPACES: dict[str, LevelSpace] = {
         designable_by_adversary=True,
         agent_positions=maze_agent_positions,
         render_trajectory=render_trajectory,
+        extra_held_out=maze_extended_held_out,
+        dataset=maze_caves,
     ),
     # CartPole whose physics is the level; solved = balanced for more than 475 of 500 steps
     # (gymnax's and Gymnasium's threshold for CartPole-v1).
