@@ -46,17 +46,32 @@ class LevelOptions:
     total_timesteps: int = option(1_000_000, "environment steps per seed", minimum=1)
     num_walls: int = option(25, "walls of a generated maze (Maze only)", minimum=0, maximum=13 * 13 - 2)
     max_steps: int = option(250, "maze time limit (Maze only; CartPole-v1 keeps its 500 steps)", minimum=1)
+    policy: str = option("flags", "the policy network: flags (as the PPO flags say: --hidden-sizes, --encoder, --recurrent ...) "
+                         "or published (Maze: JaxUED's conv + direction embedding -> LSTM 256 -> 32-unit ReLU heads)",
+                         choices=("flags", "published"))
     held_out: str = option("hand_designed", "held-out levels: the space's hand-designed set, or extended (Maze: plus 10 "
                            "perfect mazes of 13 x 13, 10 of 25 x 25 and 10 cellular-automaton caves)", choices=HELD_OUT_SETS)
 
 
+# JaxUED's maze ActorCritic (examples/maze_plr.py): Conv(16, 3x3) + Dense(5) direction embedding -> LSTM(256) ->
+# Dense(32) + ReLU heads. It has no MLP between the encoder and the core (hidden_sizes empty).
+PUBLISHED_MAZE_POLICY = dict(encoder="maze_conv", recurrent="lstm", core_size=256, head_size=32, hidden_sizes=(),
+                             activation="relu")
+
+
 def finalize(cfg):
-    """PPO's environments are the curriculum's levels: ``num_envs`` is ``num_levels``."""
-    return cfg.replace_group("ppo", num_envs=cfg.curriculum.num_levels)
+    """PPO's environments are the curriculum's levels: ``num_envs`` is ``num_levels``; ``--policy published``
+    sets the network options to :data:`PUBLISHED_MAZE_POLICY`."""
+    cfg = cfg.replace_group("ppo", num_envs=cfg.curriculum.num_levels)
+    if cfg.levels.policy == "published":
+        cfg = cfg.replace_group("ppo", **PUBLISHED_MAZE_POLICY)
+    return cfg
 
 
 def check(cfg) -> None:
     levels, cur, ppo = cfg.levels, cfg.curriculum, cfg.ppo
+    if levels.policy == "published" and levels.env != "Maze":
+        raise ConfigError(f"--policy: published is the maze policy of JaxUED; {levels.env} has none (use --policy flags)")
     for error in (validate_curriculum(cur), validate_ppo(ppo, LEVEL_SPACES[levels.env].make_env(levels.max_steps), levels.total_timesteps)):
         if error:
             raise ConfigError(error)
