@@ -109,16 +109,18 @@ def fill_ratio(buffer: LevelBuffer) -> jax.Array:
     return jnp.mean(buffer.filled.astype(jnp.float32))
 
 
-def insert_level(buffer: LevelBuffer, level, score, max_return) -> LevelBuffer:
+def insert_level(buffer: LevelBuffer, level, score, max_return, protected=None) -> LevelBuffer:
     """Inserts one level: into the first empty slot, else over the lowest score if ``score`` is higher;
-    never when ``score`` is not finite (an unscored level).
+    never when ``score`` is not finite (an unscored level). Slots where ``protected [C]`` (bool) is set
+    are never replaced (DRED's dataset levels).
 
     The inserted level's staleness clock starts at ``buffer.time``.
     """
+    replaceable = buffer.filled if protected is None else buffer.filled & ~protected
     full = jnp.all(buffer.filled)
-    lowest = jnp.argmin(jnp.where(buffer.filled, buffer.scores, jnp.inf))
+    lowest = jnp.argmin(jnp.where(replaceable, buffer.scores, jnp.inf))
     slot = jnp.where(full, lowest, jnp.argmin(buffer.filled))
-    write = jnp.isfinite(score) & (~full | (score > buffer.scores[slot]))
+    write = jnp.isfinite(score) & (~full | (jnp.any(replaceable) & (score > buffer.scores[slot])))
 
     def put(array, value):
         return array.at[slot].set(jnp.where(write, value, array[slot]))
@@ -133,11 +135,11 @@ def insert_level(buffer: LevelBuffer, level, score, max_return) -> LevelBuffer:
     )
 
 
-def insert_levels(buffer: LevelBuffer, levels, scores: jax.Array, max_returns: jax.Array) -> LevelBuffer:
+def insert_levels(buffer: LevelBuffer, levels, scores: jax.Array, max_returns: jax.Array, protected=None) -> LevelBuffer:
     """:func:`insert_level` for a batch (leaves ``[B, ...]``, ``scores [B]``), one after another."""
 
     def body(buf, item):
-        return insert_level(buf, *item), None
+        return insert_level(buf, *item, protected=protected), None
 
     return jax.lax.scan(body, buffer, (levels, scores, max_returns))[0]
 

@@ -52,6 +52,8 @@ CURRICULA: dict[str, str] = {
     "robust_plr": "jaxrl.curricula.curriculum:make_plr_family",
     "accel": "jaxrl.curricula.curriculum:make_plr_family",
     "sfl": "jaxrl.curricula.sfl:make_sfl",
+    "dred": "jaxrl.curricula.dred:make_dred",
+    "dred_edit": "jaxrl.curricula.dred:make_dred",
 }
 METHODS = tuple(CURRICULA)
 BUFFER_METHODS = tuple(m for m in METHODS if m != "dr")  # the methods whose state.buffer is a LevelBuffer (drawn)
@@ -75,7 +77,8 @@ class CurriculumConfig:
     temperature: float = option(0.3, "prioritisation temperature beta", traced=True, minimum=1e-6)
     staleness_coef: float = option(0.3, "weight rho of the staleness distribution in the replay mix", traced=True,
                                    minimum=0.0, maximum=1.0)
-    score: str = option("maxmc", "regret score: positive value loss (pvl) or MaxMC", choices=SCORES)
+    score: str = option("auto", "level score: positive value loss (pvl), MaxMC, DRED's grounded value loss (grounded_l1), "
+                        "or auto (grounded_l1 for dred and dred_edit, else maxmc as JaxUED)", choices=("auto",) + SCORES)
     num_edits: int = option(8, "edits per mutated level (accel)", minimum=1)
     sfl_sample_levels: int = option(1000, "sfl: random levels whose learnability is measured at each refresh "
                                     "(No Regrets' minigrid runs: 25000)", minimum=1)
@@ -85,6 +88,11 @@ class CurriculumConfig:
                              minimum=1)
     sfl_buffer_fraction: float = option(0.5, "sfl: fraction of each batch drawn from the learnable set, the rest random "
                                         "(No Regrets: 0.5)", minimum=0.0, maximum=1.0)
+    dataset_size: int = option(1024, "dred, dred_edit and --generator dataset: levels in the dataset of the target "
+                               "distribution (Maze: cellular-automaton caves, drawn from a fixed seed)", minimum=1)
+    level_model: str = option("runs/level_models/maze_caves", "dred: directory of the level VAE (trained by "
+                              "experiments/level_model.py; trained there first if missing)")
+    level_model_steps: int = option(2000, "dred: VAE training steps when the level model is built", minimum=1)
     unfinished: str = option("unscored", "levels on which no episode finished in the rollout: unscored (never enter the "
                              "buffer; scores average finished episodes only, as JaxUED / minimax) or rollout_mean "
                              "(the score averages every step of the rollout)", choices=UNFINISHED)
@@ -183,6 +191,13 @@ class LevelSources(NamedTuple):
     num_iterations: int = 1
 
 
+def level_score_name(cfg: CurriculumConfig) -> str:
+    """The score ``cfg`` uses: ``cfg.score``, with ``auto`` resolved by method (DRED's grounded score for its methods)."""
+    if cfg.score != "auto":
+        return cfg.score
+    return "grounded_l1" if cfg.method in DATASET_METHODS else "maxmc"
+
+
 def validate_curriculum(cfg: CurriculumConfig) -> str | None:
     """Host-side checks of ``cfg`` (the message names the flag), None if fine. The traced options are checked at
     their configured values; swept values are checked against the options' bounds by the CLI."""
@@ -196,6 +211,9 @@ def validate_curriculum(cfg: CurriculumConfig) -> str | None:
         return f"--staleness-coef must be in [0, 1], got {cfg.staleness_coef}"
     if cfg.method in ("plr", "robust_plr", "accel", "dred", "dred_edit") and cfg.capacity < cfg.num_levels:
         return f"--capacity ({cfg.capacity}) must hold at least one batch of {cfg.num_levels} levels"
+    if cfg.method in DATASET_METHODS and cfg.capacity < cfg.dataset_size + cfg.num_levels:
+        return (f"--capacity ({cfg.capacity}) must hold the --dataset-size ({cfg.dataset_size}) dataset levels "
+                f"and a batch of {cfg.num_levels}")
     if cfg.method == "sfl":
         if cfg.sfl_keep > cfg.sfl_sample_levels:
             return f"--sfl-keep ({cfg.sfl_keep}) must be at most --sfl-sample-levels ({cfg.sfl_sample_levels})"

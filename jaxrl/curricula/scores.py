@@ -97,4 +97,4 @@ def max_mc(values: jax.Array, best_return: jax.Array) -> jax.Array:
     return jnp.where(known, jnp.mean(jnp.where(known, best_return, 0.0) - values, axis=0), 0.0)
 
 
-SCORES = ("pvl", "maxmc")
+SCORES = ("pvl", "maxmc", "grounded_l1")

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 
 from jaxrl.agents.base import Agent
 from jaxrl.agents.ppo import PPOConfig, PPOHParams, PPORollout, build_ppo, hparams_from_config
+from jaxrl.curricula.curriculum import level_score_name
 from jaxrl.curricula import (MUTATE, REPLAY, CurriculumConfig, CurriculumHParams, CurriculumState, LevelScores,
                              curriculum_hparams, make_curriculum)
 from jaxrl.curricula.buffer import fill_ratio
@@ -70,7 +71,9 @@ def level_scores(score: str, rollout: PPORollout, stored_max_returns: jax.Array,
     """Scores ``[B]`` of the levels played in ``rollout`` (one level per env) and their best returns.
 
     Args:
-        score: ``"pvl"`` (positive value loss ``max(A_t, 0)``) or ``"maxmc"`` (``best return - V(s_t)``).
+        score: ``"pvl"`` (positive value loss ``max(A_t, 0)``), ``"maxmc"`` (``best return - V(s_t)``) or
+            ``"grounded_l1"`` (DRED's grounded value loss: ``|G_t - V(s_t)|`` with ``G_t`` the GAE return,
+            on levels whose best return is positive, i.e. solved at least once; 0 on the others).
         rollout: PPO's rollout: ``batch["advantages"]``, ``batch["values"]`` ``[T, B]`` and the
             episode statistics in ``traj.info``.
         stored_max_returns: ``[B]`` best return the buffer kept for each level (``-inf`` if new).
@@ -81,6 +84,8 @@ def level_scores(score: str, rollout: PPORollout, stored_max_returns: jax.Array,
     best = best_returns(stored_max_returns, info["episode_return"], info["episode_done"])
     if score == "pvl":
         per_step = jnp.maximum(rollout.batch["advantages"], 0.0)
+    elif score == "grounded_l1":
+        per_step = jnp.where(best > 0.0, jnp.abs(rollout.batch["returns"] - rollout.batch["values"]), 0.0)
     else:
         # MaxMC of a level never finished (best = -inf) is 0 under rollout_mean: nothing is known of what is achievable.
         per_step = jnp.where(jnp.isfinite(best), best, 0.0) - jnp.where(jnp.isfinite(best), rollout.batch["values"], 0.0)
@@ -155,7 +160,7 @@ def make_ued(ppo_cfg: PPOConfig, curriculum_cfg: CurriculumConfig, env: Env, tot
         if ppo.initial_policy_state is not None:  # a new level starts a new episode: fresh recurrent state
             agent_state = agent_state._replace(core_state=ppo.initial_policy_state(num_levels))
         rollout = pieces.collect(key_rollout, agent_state, levels, hp.ppo)
-        scores = level_scores(curriculum_cfg.score, rollout, info.max_returns, curriculum_cfg.unfinished)
+        scores = level_scores(level_score_name(curriculum_cfg), rollout, info.max_returns, curriculum_cfg.unfinished)
         learned, metrics = pieces.learn(key_learn, rollout, hp.ppo)
         # A batch without a gradient step leaves the optimiser's step count (PPO's update_step, which drives the
         # learning-rate schedule) where it was: the reference implementations count optimiser steps only, so robust

@@ -18,6 +18,8 @@ checkpoint). Everything specific to an environment comes from its
 from __future__ import annotations
 
 import dataclasses
+import functools
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -25,12 +27,14 @@ import numpy as np
 from jaxrl.agents.base import policy_parts
 from jaxrl.agents.ppo import PPOConfig, validate_ppo
 from jaxrl.config import ConfigError, option
-from jaxrl.curricula.curriculum import BUFFER_METHODS, CurriculumConfig, validate_curriculum
+from jaxrl.curricula.curriculum import BUFFER_METHODS, DATASET_METHODS, CurriculumConfig, validate_curriculum
+from jaxrl.curricula.level_model import make_interpolator
 from jaxrl.envs.levels.spaces import HELD_OUT_SETS, LEVEL_SPACES
 from jaxrl.evaluation.rollout import play_levels
 from jaxrl.io.images import image_grid, level_at, level_grid, plot_solve_rates, save_buffer_levels, save_image
 from jaxrl.parallel import to_host
 from jaxrl.programs.driver import Built, entries, program_from_module
+from jaxrl.programs.level_model import dataset_levels, load_or_build
 from jaxrl.training.loop import make_runner
 from jaxrl.curricula.paired import make_paired
 from jaxrl.curricula.ued import make_ued, ued_hparams
@@ -46,6 +50,9 @@ class LevelOptions:
     total_timesteps: int = option(1_000_000, "environment steps per seed", minimum=1)
     num_walls: int = option(25, "walls of a generated maze (Maze only)", minimum=0, maximum=13 * 13 - 2)
     max_steps: int = option(250, "maze time limit (Maze only; CartPole-v1 keeps its 500 steps)", minimum=1)
+    generator: str = option("random", "where new levels come from: random (the space's generator) or dataset (uniform "
+                            "draws from the --dataset-size levels of the space's target distribution: DR over the dataset)",
+                            choices=("random", "dataset"))
     policy: str = option("flags", "the policy network: flags (as the PPO flags say: --hidden-sizes, --encoder, --recurrent ...) "
                          "or published (Maze: JaxUED's conv + direction embedding -> LSTM 256 -> 32-unit ReLU heads)",
                          choices=("flags", "published"))
@@ -82,6 +89,9 @@ def check(cfg) -> None:
     if levels.total_timesteps < cur.num_levels * ppo.rollout_len:
         raise ConfigError(f"--total-timesteps: {levels.total_timesteps} is less than one update of "
                           f"{cur.num_levels * ppo.rollout_len} steps (num_levels * rollout_len)")
+    if (cur.method in DATASET_METHODS or levels.generator == "dataset") and LEVEL_SPACES[levels.env].dataset is None:
+        flag = "--generator: dataset" if levels.generator == "dataset" else f"--method: {cur.method}"
+        raise ConfigError(f"{flag} needs a level dataset; {levels.env} has none (Maze has)")
     if levels.held_out == "extended" and LEVEL_SPACES[levels.env].extra_held_out is None:
         raise ConfigError(f"--held-out: {levels.env} has only its hand_designed set; extended needs Maze")
     if cur.method == "paired" and not LEVEL_SPACES[levels.env].designable_by_adversary:
@@ -99,15 +109,32 @@ def build(cfg) -> Built:
     extra = space.extra_held_out(levels.max_steps) if levels.held_out == "extended" else []
     names = tuple(names) + tuple(n for _, set_names, _ in extra for n in set_names)
     extra_eval = tuple((e, lv) for e, _, lv in extra)
+    generate, dataset, interpolate = space.generator(levels.num_walls), None, None
+    if cur.method in DATASET_METHODS or levels.generator == "dataset":
+        dataset = dataset_levels(space, cur.dataset_size)
+    if cur.method == "dred":
+        try:
+            vae, params, dataset = load_or_build(space, cur.dataset_size, cur.level_model_steps, Path(cur.level_model))
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        interpolate = make_interpolator(vae, params, dataset)
+    if levels.generator == "dataset":
+        generate = functools.partial(draw_level, dataset)
     if cur.method == "paired":
         agent = make_paired(cfg.ppo, cur.num_levels, env, levels.total_timesteps, eval_levels, levels.num_walls,
                             num_eval_episodes=cfg.run.eval_episodes, extra_eval=extra_eval)
     else:
-        agent = make_ued(cfg.ppo, cur, env, levels.total_timesteps, space.generator(levels.num_walls),
-                         space.mutator(cur.num_edits), eval_levels, cfg.run.eval_episodes, solved_return=space.solved_return,
-                         extra_eval=extra_eval)
+        agent = make_ued(cfg.ppo, cur, env, levels.total_timesteps, generate, space.mutator(cur.num_edits), eval_levels,
+                         cfg.run.eval_episodes, solved_return=space.solved_return, extra_eval=extra_eval, dataset=dataset,
+                         interpolate=interpolate)
     return Built(env, make_runner(agent, None, cfg.run.num_chunks), ued_hparams(cfg.ppo, cur),
                  {"space": space, "names": names, "eval_levels": eval_levels})
+
+
+def draw_level(dataset, key):
+    """One level drawn uniformly from ``dataset`` (leaves ``[N, ...]``): ``--generator dataset``."""
+    index = jax.random.randint(key, (), 0, jax.tree.leaves(dataset)[0].shape[0])
+    return jax.tree.map(lambda x: x[index], dataset)
 
 
 def _per_level(ctx, eval_returns) -> np.ndarray:
@@ -243,7 +270,7 @@ def default_out_dir(cfg) -> str:
 
 PROGRAM = program_from_module(
     __name__, name="ued",
-    description="Environment-design curricula (DR, PLR, robust PLR, ACCEL, PAIRED, SFL) with PPO in one compiled program.",
+    description="Environment-design curricula (DR, PLR, robust PLR, ACCEL, PAIRED, SFL, DRED) with PPO in one compiled program.",
     skip=frozenset({"num_envs"}),  # PPO's envs are the curriculum's num_levels
     curve_metrics=TRAINING_CURVES,
     run_defaults={"num_chunks": 10, "eval_episodes": 8})
