@@ -65,12 +65,15 @@ def gradient_share(method: str, replay_prob: float) -> float:
 
 
 def run_length(method: str, preset: dict, budget: int, chunk: int) -> int:
-    """Iterations (a multiple of ``chunk``) for ``method`` to reach ``budget`` gradient updates, with a 15% margin."""
+    """Iterations (a multiple of ``chunk``) for ``method`` to reach ``budget`` gradient updates: the budget when every
+    iteration learns, else the expected number with a 15% margin."""
     fill = 0
     if method in ("robust_plr", "accel"):
         fill = math.ceil(preset.get("capacity", 4000) * preset.get("min_fill", 0.5) / preset["num_levels"])
-    needed = fill + budget / gradient_share(method, preset.get("replay_prob", 0.8))
-    return max(budget, math.ceil(1.15 * needed / chunk) * chunk)
+    share = gradient_share(method, preset.get("replay_prob", 0.8))
+    if share == 1.0 and not fill:
+        return budget  # a gradient step every iteration: the budget exactly
+    return max(budget, math.ceil(1.15 * (fill + budget / share) / chunk) * chunk)
 
 
 def load_preset(method: str) -> dict:
