@@ -134,9 +134,8 @@ def aggregate(rates: np.ndarray, names: list[str], seed: int = 0) -> dict:
     from jaxrl.evaluation import aggregate_iqm, aggregate_mean, interval_estimate
 
     out = {}
-    hand = [i for i, n in enumerate(names) if not any(n.startswith(p) for p in list(GROUPS.values())[1:])]
     for group, prefix in GROUPS.items():
-        cols = hand if not prefix else [i for i, n in enumerate(names) if n.startswith(prefix)]
+        cols = group_columns(names, prefix)
         if not cols:
             continue
         scores = rates[:, cols]
@@ -177,6 +176,40 @@ def report(args, out_root: Path) -> dict:
         }
         table["methods"][method] = entry
     return table
+
+
+def group_columns(names: list[str], prefix: str) -> list[int]:
+    """Indices of the levels of a held-out group (``""``: the hand-designed ones)."""
+    if prefix:
+        return [i for i, n in enumerate(names) if n.startswith(prefix)]
+    return [i for i, n in enumerate(names) if not any(n.startswith(p) for p in list(GROUPS.values())[1:])]
+
+
+def learning_curves(out_root: Path, methods: list[str], path: Path) -> None:
+    """Mean held-out solve rate (over seeds and a group's levels) against env steps and against gradient updates."""
+    from matplotlib.figure import Figure
+
+    shown = ("hand-designed", "caves")
+    fig = Figure(figsize=(11, 7.5))
+    axes = fig.subplots(len(shown), 2, squeeze=False)
+    for method in methods:
+        file = out_root / method / "curves.npz"
+        if not file.exists():
+            continue
+        curves = np.load(file)
+        names = [str(n) for n in curves["level_names"]]
+        solved = (curves["eval_returns"][:, 0] > 0).mean(-1)  # [C, S, L]
+        for row, group in enumerate(shown):
+            y = solved[:, :, group_columns(names, GROUPS[group])].mean(axis=(1, 2))
+            axes[row, 0].plot(curves["eval_env_steps"] / 1e6, y, marker=".", label=method)
+            axes[row, 1].plot(curves["eval_gradient_updates"][:, 0].mean(-1), y, marker=".", label=method)
+            axes[row, 0].set_ylabel(f"{group}: mean solve rate")
+    for row in range(len(shown)):
+        axes[row, 0].set_xlabel("env steps per seed (M)")
+        axes[row, 1].set_xlabel("PPO gradient updates")
+    axes[0, 1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
 
 
 def markdown(table: dict, args) -> str:
@@ -236,6 +269,7 @@ def main(argv=None) -> int:
     results.parent.mkdir(parents=True, exist_ok=True)
     results.with_suffix(".json").write_text(json.dumps(table, indent=1))
     results.with_suffix(".md").write_text(markdown(table, args))
+    learning_curves(out_root, args.methods, results.parent / (results.name + "_curves.png"))
     print(markdown(table, args))
     return 0
 
