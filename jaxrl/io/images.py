@@ -56,6 +56,8 @@ def save_buffer_levels(path: Path, buffer, render, title_prefix: str = "") -> No
     if len(scores):
         save_image(path, level_grid(levels, len(scores), render=render),
                    f"{title_prefix}highest-scoring buffer levels (seed 0), scores {scores[0]:.3f} .. {scores[-1]:.3f}")
+    else:  # still a file, so a run's outputs do not depend on whether any level was scored yet
+        save_image(path, np.full((8, 8, 3), 255, np.uint8), f"{title_prefix}the level buffer (seed 0) is empty: no level scored yet")
 
 
 def plot_solve_rates(path: Path, env_steps: np.ndarray, solve: np.ndarray, names, title: str) -> None:

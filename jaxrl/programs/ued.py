@@ -96,8 +96,9 @@ def check(cfg) -> None:
         raise ConfigError(f"--held-out: {levels.env} has only its hand_designed set; extended needs Maze")
     if cur.method == "paired" and not LEVEL_SPACES[levels.env].designable_by_adversary:
         raise ConfigError(f"--method: paired needs levels its adversary can build (Maze); {levels.env} has none")
-    if cur.method == "paired" and set(cfg.run.sweep) & {"replay_prob", "temperature", "staleness_coef", "min_fill"}:
-        raise ConfigError("--sweep: paired keeps no level buffer; its curriculum settings have nothing to sweep")
+    if cur.method in ("paired", "sfl", "dr") and set(cfg.run.sweep) & {"replay_prob", "temperature", "staleness_coef", "min_fill"}:
+        raise ConfigError(f"--sweep: {cur.method} replays no prioritised buffer; replay_prob, temperature, staleness_coef "
+                          "and min_fill have nothing to change")
 
 
 def build(cfg) -> Built:
