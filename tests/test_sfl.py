@@ -47,3 +47,10 @@ def test_sfl_entry_point_runs(tmp_path):
             "--max-steps", "16", "--quiet", "--out-dir", str(run)]
     assert main(argv) == 0
     assert (run / "buffer_levels.png").is_file() and (run / "summary.json").is_file()
+
+
+def test_sweeping_buffer_settings_of_sfl_is_refused(tmp_path, capsys):
+    from jaxrl.programs.ued import main
+
+    assert main(["--method", "sfl", "--sweep", "replay_prob=0.5,0.8", "--out-dir", str(tmp_path / "x")]) == 2
+    assert "--sweep" in capsys.readouterr().err and not (tmp_path / "x").exists()
