@@ -218,12 +218,13 @@ def markdown(table: dict, args) -> str:
              f"Command: `python benchmarks/ued_protocol.py {' '.join(sys.argv[1:])}`", "",
              f"Budget: {table['budget_env_steps']} env steps = {table['budget_gradient_updates']} DR iterations "
              f"(= gradient updates) per seed; {args.seeds} seeds; held-out solve rates over {args.eval_episodes} "
-             "stochastic episodes per level; IQM [95% stratified-bootstrap interval] over seeds x levels.", ""]
+             "stochastic episodes per level; IQM [95% stratified-bootstrap interval] over seeds x levels (mean in "
+             "parentheses); gradient updates and env steps: means over seeds at the evaluation used.", ""]
     for axis, title in (("equal_steps", "Equal env steps"), ("equal_updates", "Equal gradient updates")):
         lines += [f"## {title}", "", "| method | " + " | ".join(GROUPS) + " | gradient updates | env steps |",
                   "|---|" + "---:|" * (len(GROUPS) + 2)]
         for method, e in table["methods"].items():
-            cells = [fmt(e[axis][g]["iqm"]) if g in e[axis] else "-" for g in GROUPS]
+            cells = [f"{fmt(e[axis][g]['iqm'])} ({e[axis][g]['mean'][0]:.2f})" if g in e[axis] else "-" for g in GROUPS]
             if axis == "equal_steps":
                 upd, steps = np.mean(e["gradient_updates_at_equal_steps"]), e["env_steps_at_equal_steps"]
             else:
