@@ -54,3 +54,12 @@ def test_sweeping_buffer_settings_of_sfl_is_refused(tmp_path, capsys):
 
     assert main(["--method", "sfl", "--sweep", "replay_prob=0.5,0.8", "--out-dir", str(tmp_path / "x")]) == 2
     assert "--sweep" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_a_budget_below_one_sfl_block_is_refused(tmp_path, capsys):
+    from jaxrl.programs.ued import main
+
+    argv = ["--method", "sfl", "--num-levels", "4", "--rollout-len", "16", "--sfl-period", "4", "--total-timesteps", "200",
+            "--out-dir", str(tmp_path / "x")]
+    assert main(argv) == 2
+    assert "--total-timesteps" in capsys.readouterr().err and not (tmp_path / "x").exists()

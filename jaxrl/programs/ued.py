@@ -86,6 +86,9 @@ def check(cfg) -> None:
         raise ConfigError("--normalize-obs: not supported with curricula (every update resets the envs to new levels)")
     if (cur.num_levels * ppo.rollout_len) % ppo.num_minibatches:
         raise ConfigError(f"--num-minibatches ({ppo.num_minibatches}) must divide --num-levels x --rollout-len")
+    if cur.method == "sfl" and levels.total_timesteps < cur.sfl_period * cur.num_levels * ppo.rollout_len:
+        raise ConfigError(f"--total-timesteps: {levels.total_timesteps} is less than one SFL block of --sfl-period "
+                          f"({cur.sfl_period}) iterations of {cur.num_levels * ppo.rollout_len} steps")
     if levels.total_timesteps < cur.num_levels * ppo.rollout_len:
         raise ConfigError(f"--total-timesteps: {levels.total_timesteps} is less than one update of "
                           f"{cur.num_levels * ppo.rollout_len} steps (num_levels * rollout_len)")
