@@ -71,3 +71,14 @@ def test_one_compiled_paired_iteration_updates_all_three_agents():
         assert any(jax.tree.leaves(changed)), name
     assert np.isfinite(np.asarray(metrics["regret"])).all() and eval_returns.shape == (2,)
     assert (np.asarray(metrics["mean_walls"]) <= 3).all()
+
+
+def test_the_env_step_budget_counts_all_three_agents():
+    # One update plays 2 x 4 x 8 student steps and 4 x (3 + 2) editor steps = 84; a budget of 1000 buys 11 updates,
+    # and the students' learning-rate schedules run over exactly those 11 (not 1000 // 32 = 31).
+    size = 5
+    env = FlattenObservation(Maze(size, size, max_steps=10))
+    eval_levels = jax.tree.map(lambda x: x[None], level_from_strings((">....", ".....", "....G"), size, size))
+    cfg = PPOConfig(rollout_len=8, num_epochs=1, num_minibatches=2, hidden_sizes=(16,))
+    agent = make_paired(cfg, 4, env, 1000, eval_levels, num_walls=3, height=size, width=size, num_eval_episodes=2)
+    assert agent.env_steps_per_update == 84 and agent.num_updates == 11

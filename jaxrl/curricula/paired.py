@@ -84,14 +84,17 @@ def make_paired(ppo_cfg: PPOConfig, num_levels: int, env: Env, total_timesteps: 
     if ppo_cfg.normalize_obs:
         raise ValueError("--normalize-obs is not supported with curricula")  # envs are reset to new levels every update
     student_cfg = dataclasses.replace(ppo_cfg, num_envs=num_levels)
-    protagonist, p_pieces = build_ppo(student_cfg, env, total_timesteps, num_eval_episodes, deterministic_eval,
-                                      batched_env_params=True)
-    antagonist, a_pieces = build_ppo(student_cfg, env, total_timesteps, num_eval_episodes, deterministic_eval,
-                                     batched_env_params=True)
     editor = FlattenObservation(MazeEditor(height, width, num_walls))
+    # An update's env steps are both students' rollouts and the adversary's design episodes, so the budget buys
+    # total_timesteps // (those steps) updates; the students are built for exactly that many (their schedules' horizon).
+    student_steps = num_levels * ppo_cfg.rollout_len
+    updates = max(total_timesteps // (2 * student_steps + num_levels * editor.unwrapped.num_steps), 1)
+    protagonist, p_pieces = build_ppo(student_cfg, env, updates * student_steps, num_eval_episodes, deterministic_eval,
+                                      batched_env_params=True)
+    antagonist, a_pieces = build_ppo(student_cfg, env, updates * student_steps, num_eval_episodes, deterministic_eval,
+                                     batched_env_params=True)
     adversary_cfg = dataclasses.replace(ppo_cfg, num_envs=num_levels, rollout_len=editor.unwrapped.num_steps, num_minibatches=1,
                                         recurrent="none", normalize_obs=False)
-    updates = protagonist.num_updates
     adversary, d_pieces = build_ppo(adversary_cfg, editor, updates * num_levels * adversary_cfg.rollout_len)
 
     def init(key, hp: UEDHParams) -> PAIREDState:
