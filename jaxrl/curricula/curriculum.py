@@ -58,6 +58,8 @@ CURRICULA: dict[str, str] = {
 METHODS = tuple(CURRICULA)
 BUFFER_METHODS = tuple(m for m in METHODS if m != "dr")  # the methods whose state.buffer is a LevelBuffer (drawn)
 DATASET_METHODS = ("dred", "dred_edit")  # the methods that need a dataset of levels (and dred a level model)
+# The methods that replay a prioritised buffer: the traced replay settings and --capacity apply to these only.
+PRIORITISED_METHODS = ("plr", "robust_plr", "accel") + DATASET_METHODS
 UED_METHODS = METHODS + ("paired",)  # PAIRED designs levels with a trained adversary: jaxrl.curricula.paired
 NEW, REPLAY, MUTATE = 0, 1, 2  # LevelInfo.kind
 
@@ -209,7 +211,7 @@ def validate_curriculum(cfg: CurriculumConfig) -> str | None:
         return f"--min-fill must be in [0, 1], got {cfg.min_fill}"
     if not 0.0 <= cfg.staleness_coef <= 1.0:
         return f"--staleness-coef must be in [0, 1], got {cfg.staleness_coef}"
-    if cfg.method in ("plr", "robust_plr", "accel", "dred", "dred_edit") and cfg.capacity < cfg.num_levels:
+    if cfg.method in PRIORITISED_METHODS and cfg.capacity < cfg.num_levels:
         return f"--capacity ({cfg.capacity}) must hold at least one batch of {cfg.num_levels} levels"
     if cfg.method in DATASET_METHODS and cfg.capacity < cfg.dataset_size + cfg.num_levels:
         return (f"--capacity ({cfg.capacity}) must hold the --dataset-size ({cfg.dataset_size}) dataset levels "

@@ -27,7 +27,7 @@ import numpy as np
 from jaxrl.agents.base import policy_parts
 from jaxrl.agents.ppo import PPOConfig, validate_ppo
 from jaxrl.config import ConfigError, option
-from jaxrl.curricula.curriculum import BUFFER_METHODS, DATASET_METHODS, CurriculumConfig, validate_curriculum
+from jaxrl.curricula.curriculum import BUFFER_METHODS, DATASET_METHODS, PRIORITISED_METHODS, CurriculumConfig, validate_curriculum
 from jaxrl.curricula.level_model import make_interpolator
 from jaxrl.envs.levels.spaces import HELD_OUT_SETS, LEVEL_SPACES
 from jaxrl.evaluation.rollout import play_levels
@@ -99,7 +99,7 @@ def check(cfg) -> None:
         raise ConfigError(f"--held-out: {levels.env} has only its hand_designed set; extended needs Maze")
     if cur.method == "paired" and not LEVEL_SPACES[levels.env].designable_by_adversary:
         raise ConfigError(f"--method: paired needs levels its adversary can build (Maze); {levels.env} has none")
-    if cur.method in ("paired", "sfl", "dr") and set(cfg.run.sweep) & {"replay_prob", "temperature", "staleness_coef", "min_fill"}:
+    if cur.method not in PRIORITISED_METHODS and set(cfg.run.sweep) & {"replay_prob", "temperature", "staleness_coef", "min_fill"}:
         raise ConfigError(f"--sweep: {cur.method} replays no prioritised buffer; replay_prob, temperature, staleness_coef "
                           "and min_fill have nothing to change")
 
@@ -114,14 +114,14 @@ def build(cfg) -> Built:
     names = tuple(names) + tuple(n for _, set_names, _ in extra for n in set_names)
     extra_eval = tuple((e, lv) for e, _, lv in extra)
     generate, dataset, interpolate = space.generator(levels.num_walls), None, None
-    if cur.method in DATASET_METHODS or levels.generator == "dataset":
-        dataset = dataset_levels(space, cur.dataset_size)
-    if cur.method == "dred":
+    if cur.method == "dred":  # the saved model's own dataset (drawn once, when the model was built)
         try:
             vae, params, dataset = load_or_build(space, cur.dataset_size, cur.level_model_steps, Path(cur.level_model))
         except ValueError as error:
             raise ConfigError(str(error)) from None
         interpolate = make_interpolator(vae, params, dataset)
+    elif cur.method in DATASET_METHODS or levels.generator == "dataset":
+        dataset = dataset_levels(space, cur.dataset_size)
     if levels.generator == "dataset":
         generate = functools.partial(draw_level, dataset)
     if cur.method == "paired":
