@@ -128,3 +128,20 @@ def sample(key, buffer: ReplayBuffer, batch_size: int):
     """
     idx = sample_indices(key, buffer.size, batch_size)
     return jax.tree.map(lambda store: store[idx], buffer.data)
+
+
+def add_masked(buffer: ReplayBuffer, items, keep) -> ReplayBuffer:
+    """Writes the items of a batch where ``keep`` is True, in order, overwriting the oldest when full.
+
+    Args:
+        items: leaves ``[B, ...]``; keep: bool ``[B]`` (at most ``capacity`` of them True: the caller
+            sizes the buffer so, e.g. ``capacity >= B``).
+    """
+    capacity = buffer.capacity
+    keep = keep.astype(jnp.int32)
+    offsets = jnp.cumsum(keep) - keep  # position of each kept item among the kept ones
+    slots = jnp.where(keep > 0, (buffer.insert_pos + offsets) % capacity, capacity)  # capacity: dropped
+    data = jax.tree.map(lambda store, x: store.at[slots].set(x.astype(store.dtype), mode="drop"), buffer.data, items)
+    count = jnp.sum(keep)
+    return ReplayBuffer(data, ((buffer.insert_pos + count) % capacity).astype(jnp.int32),
+                        jnp.minimum(buffer.size + count, capacity).astype(jnp.int32))

@@ -31,10 +31,14 @@ class BraxEnv(Env):
         env_name: brax registry name (``hopper``, ``ant``, ``halfcheetah``, ...).
         backend: physics pipeline (``spring`` is fastest on CPU; see the README).
         episode_length: time limit in steps (truncation, not termination).
+        step_info: optional ``brax_state -> dict`` of arrays, read from the state each step reached (before any
+            reset) into ``Timestep.info`` (quality-diversity tasks read their per-step descriptor from it).
+        reward_fn: optional ``brax_state -> reward`` replacing brax's reward (a task that drops a reward term).
         **kwargs: passed to the brax environment constructor.
     """
 
-    def __init__(self, env_name: str, backend: str = "spring", episode_length: int = 1000, **kwargs):
+    def __init__(self, env_name: str, backend: str = "spring", episode_length: int = 1000, step_info=None,
+                 reward_fn=None, **kwargs):
         from brax import envs as brax_envs  # imported lazily: brax import is slow
 
         if backend not in BRAX_BACKENDS:
@@ -43,8 +47,15 @@ class BraxEnv(Env):
         self.backend = backend
         self.episode_length = int(episode_length)
         self._env = brax_envs.get_environment(env_name, backend=backend, **kwargs)
+        self._step_info = step_info or (lambda brax_state: {})
+        self._reward_fn = reward_fn or (lambda brax_state: brax_state.reward)
         self._obs_size = int(self._env.observation_size)
         self._action_size = int(self._env.action_size)
+
+    @property
+    def sys(self):
+        """The brax system (link names, ...)."""
+        return self._env.sys
 
     @property
     def name(self):  # type: ignore[override]
@@ -71,11 +82,11 @@ class BraxEnv(Env):
         new_state = select_tree(done, reset_state, stepped)
         return new_state, Timestep(
             obs=new_state.brax_state.obs,
-            reward=next_state.reward.astype(jnp.float32),
+            reward=jnp.asarray(self._reward_fn(next_state), jnp.float32),
             terminated=terminated,
             truncated=truncated,
             final_obs=next_state.obs,
-            info={},
+            info=self._step_info(next_state),
         )
 
     def observation_space(self, params):

@@ -1,13 +1,15 @@
-"""Networks for continuous-action off-policy agents (SAC): a squashed Gaussian actor and twin critics."""
+"""Networks for continuous-action off-policy agents: SAC's squashed Gaussian actor, twin critics, and the
+deterministic (TD3-style) actor that quality-diversity searches evolve and train."""
 from __future__ import annotations
 
 from typing import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from jaxrl.networks.distributions import TanhGaussian
-from jaxrl.networks.mlp import MLP, orthogonal_dense
+from jaxrl.networks.mlp import ACTIVATIONS, MLP, orthogonal_dense
 
 
 class SquashedGaussianActor(nn.Module):
@@ -70,3 +72,40 @@ class TwinQNetwork(nn.Module):
             axis_size=self.num_critics,
         )
         return critics(self.hidden_sizes, self.activation, name="critics")(obs, action)
+
+
+class DeterministicActor(nn.Module):
+    """``obs [..., in_dim] -> action [..., A]`` in ``(-1, 1)``: Dense layers ``Dense_0 ... Dense_L``, the last one
+    tanh-squashed, LeCun-uniform weights and zero biases (QDax's policy MLP).
+
+    A descriptor-conditioned actor is the same network on ``concat(obs, descriptor)``;
+    :func:`fold_conditioning` turns it into an ordinary actor for one descriptor.
+    """
+
+    action_dim: int
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, obs):
+        x = obs
+        for size in self.hidden_sizes:
+            x = ACTIVATIONS[self.activation](nn.Dense(size, kernel_init=nn.initializers.lecun_uniform())(x))
+        return jnp.tanh(nn.Dense(self.action_dim, kernel_init=nn.initializers.lecun_uniform())(x))
+
+
+def fold_conditioning(params, conditioning: jax.Array):
+    """The parameters of an unconditioned :class:`DeterministicActor` equal to a conditioned one at ``conditioning``.
+
+    The conditioned actor's first layer sees ``concat(obs, c)``: ``W_obs obs + W_c c + b``. With ``c`` fixed that
+    is a layer on ``obs`` alone with bias ``b + c W_c`` (DCG-ME's actor injection).
+
+    Args:
+        params: the conditioned actor's parameters (first kernel ``[obs_dim + K, H]``).
+        conditioning: ``[K]``.
+    """
+    first = params["params"]["Dense_0"]
+    k = conditioning.shape[-1]
+    kernel = first["kernel"]
+    folded = {"kernel": kernel[: kernel.shape[0] - k], "bias": first["bias"] + conditioning @ kernel[kernel.shape[0] - k:]}
+    return {**params, "params": {**params["params"], "Dense_0": folded}}
