@@ -183,3 +183,75 @@ def plot_drift(path, ratios, curves: dict, references: dict, title: str):
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
+
+
+def archive_raster(fitnesses: np.ndarray, centroids: np.ndarray, minval, maxval, resolution: int = 200) -> np.ndarray:
+    """The fitness of the cell under each pixel of the descriptor box (NaN where the cell is empty).
+
+    Cells are Voronoi cells of ``centroids``, so one rule draws grids and CVTs alike.
+
+    Args:
+        fitnesses: ``[C]`` (``-inf`` empty); centroids: ``[C, D]`` with ``D`` 1 or 2.
+
+    Returns:
+        ``[resolution, resolution]`` for ``D = 2`` (rows: the second dimension, from ``minval``), ``[1, resolution]``
+        for ``D = 1``.
+    """
+    dim = centroids.shape[1]
+    axes = [np.linspace(lo, hi, resolution) for lo, hi in zip(minval, maxval)]
+    if dim == 1:
+        points = axes[0][:, None]
+    else:
+        xx, yy = np.meshgrid(axes[0], axes[1])
+        points = np.stack([xx.ravel(), yy.ravel()], -1)
+    from scipy.spatial import cKDTree  # nearest centroid of 40k pixels in milliseconds
+
+    owner = cKDTree(centroids).query(points)[1]
+    values = np.where(np.isfinite(fitnesses), fitnesses, np.nan)[owner]
+    return values.reshape(1, resolution) if dim == 1 else values.reshape(resolution, resolution)
+
+
+def plot_archive(path, fitnesses, centroids, minval, maxval, title: str, descriptor_names=("descriptor 1", "descriptor 2")):
+    """A heatmap PNG of a repertoire: each cell coloured by its elite's fitness, empty cells white.
+
+    Args:
+        fitnesses: ``[C]``; centroids: ``[C, D]`` (``D`` 1 or 2); minval / maxval: ``[D]`` descriptor bounds.
+    """
+    fitnesses, centroids = np.asarray(fitnesses, np.float64), np.asarray(centroids, np.float64)
+    dim = centroids.shape[1]
+    raster = archive_raster(fitnesses, centroids, minval, maxval)
+    fig = Figure(figsize=(6, 5 if dim == 2 else 2.2), layout="constrained")
+    ax = fig.subplots()
+    extent = (minval[0], maxval[0], minval[1], maxval[1]) if dim == 2 else (minval[0], maxval[0], 0, 1)
+    image = ax.imshow(np.ma.masked_invalid(raster), origin="lower", extent=extent, aspect="auto", cmap="viridis",
+                      interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="fitness")
+    ax.set_xlabel(descriptor_names[0])
+    if dim == 2:
+        ax.set_ylabel(descriptor_names[1])
+    else:
+        ax.set_yticks([])
+    filled = np.isfinite(fitnesses)
+    ax.set_title(f"{title}\n{int(filled.sum())} of {fitnesses.size} cells filled", fontsize=9)
+    fig.savefig(path, dpi=110)
+
+
+def plot_qd_curves(path, evaluations, curves: dict, title: str):
+    """QD-score, coverage and max fitness against evaluations: mean and 95% interval over seeds.
+
+    Args:
+        evaluations: ``[N]`` evaluations per seed after each iteration.
+        curves: ``{"qd_score": [N, S], "coverage": [N, S], "max_fitness": [N, S]}``.
+    """
+    fig = Figure(figsize=(13, 3.8), layout="constrained")
+    axes = fig.subplots(1, len(curves))
+    for ax, (name, values) in zip(axes, curves.items()):
+        mean, half = mean_and_ci95(values, axis=-1)
+        (line,) = ax.plot(evaluations, mean)
+        ax.fill_between(evaluations, mean - half, mean + half, alpha=0.25, color=line.get_color())
+        ax.set_title(name.replace("_", " ") + (" (%)" if name == "coverage" else ""))
+        ax.set_xlabel("evaluations per seed")
+        ax.grid(alpha=0.3)
+    n = next(iter(curves.values())).shape[-1]
+    fig.suptitle(f"{title}: mean and 95% interval over {n} seed{'s' if n > 1 else ''}")
+    fig.savefig(path, dpi=110)

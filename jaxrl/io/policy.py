@@ -139,13 +139,24 @@ class Policy:
         return self.act(self.params, obs, key, deterministic, state)
 
 
-def load_policy(run_dir, member: int = 0, deterministic: bool = True) -> Policy:
-    """The policy of member ``member`` (grid point ``member // num_seeds``, seed ``member % num_seeds``) of a run."""
+def load_policy(run_dir, member: int = 0, deterministic: bool = True, **choice) -> Policy:
+    """The policy of member ``member`` (grid point ``member // num_seeds``, seed ``member % num_seeds``) of a run.
+
+    ``choice`` picks another policy of that member where its program holds several: a quality-diversity run's
+    ``cell=i`` (the elite in cell ``i``), ``descriptor=d`` (the elite of the cell ``d`` falls in) or
+    ``distilled=d`` (DCG-ME's descriptor-conditioned actor for target ``d``); without it, its best elite.
+    """
     run = load_run(run_dir)
     num_members = jax.tree.leaves(run.state)[0].shape[0]
     if not 0 <= member < num_members:
         raise ValueError(f"member must be in [0, {num_members}), got {member}")
-    params, env_state = policy_parts(run.agent, jax.tree.map(lambda x: x[member], run.state.agent_state))
+    agent_state = jax.tree.map(lambda x: x[member], run.state.agent_state)
+    params, env_state = policy_parts(run.agent, agent_state)
+    if choice:
+        if run.program.select_policy is None:
+            raise ValueError(f"a {run.program.name} run holds one policy per member; {', '.join(sorted(choice))} "
+                             "do not apply")
+        params = run.program.select_policy(run, agent_state, **choice)
     return Policy(params, run.agent.act, find_obs_stats(env_state), run.env, member, deterministic,
                   run.agent.initial_policy_state)
 

@@ -5,7 +5,7 @@ that defines its :class:`~jaxrl.programs.driver.Program` as ``PROGRAM``, its
 Python entry (named like the program) and ``main`` for its entry point
 ``experiments/<name>.py``. Modules are imported on first use, so importing
 one program does not build every other's dependencies. The entries are
-``from jaxrl import train, evolve, meta_train, ued``.
+``from jaxrl import train, evolve, meta_train, ued, qd``.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ PROGRAMS = {
     "evolve": "jaxrl.programs.evolve",
     "meta_train": "jaxrl.programs.meta_train",
     "ued": "jaxrl.programs.ued",
+    "qd": "jaxrl.programs.qd",
 }
 
 
@@ -36,6 +37,8 @@ def program_for_config(values: dict) -> str:
         return str(values["program"])
     if {"inner_timesteps", "inner_config", "seeds_per_member", "normalize_fitness"} & set(values):
         return "meta_train"
+    if "emitter" in values:
+        return "qd"
     if "strategy" in values and "algo" not in values:
         return "meta_train" if "objective" in values else "evolve"
     return "ued" if "method" in values else "train"

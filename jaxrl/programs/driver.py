@@ -148,6 +148,8 @@ class Program:
         unbatched_single_member: run a one-member program without the member ``vmap``
             (:func:`jaxrl.training.loop.map_members`: faster for small per-step work on CPU, equal to float32
             rounding); off keeps the vmapped program whatever the member count.
+        select_policy: optional ``(loaded_run, agent_state, **choice) -> params``: a policy other than the member's
+            own (``load_policy(run, cell=3)`` of a quality-diversity run); None if a member holds one policy.
         no_policy: empty if the run's members hold a policy (:func:`jaxrl.agents.base.policy_parts` of their
             state, which ``load_policy`` returns); otherwise what the run saves instead.
         report: ``(summary, cfg) -> str``: the entry point's last line.
@@ -176,12 +178,13 @@ class Program:
     progress_fields: Callable = _no_fields
     on_chunk: Callable | None = None
     artifacts: Callable | None = None
+    select_policy: Callable | None = None
     no_policy: str = ""
     unbatched_single_member: bool = False
 
 
 HOOKS = ("groups", "build", "check", "finalize", "update_fields", "eval_fields", "progress_fields", "summary", "curves",
-         "figures", "on_chunk", "artifacts", "report", "default_out_dir")
+         "figures", "on_chunk", "artifacts", "select_policy", "report", "default_out_dir")
 
 
 def program_from_module(module_name: str, **fields) -> Program:
