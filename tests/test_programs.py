@@ -1,6 +1,6 @@
 """The run lifecycle, written once and run over every program on the one driver.
 
-For each of train, evolve, meta_train and ued (tiny configurations):
+For each of train, evolve, meta_train, ued and qd (tiny configurations):
 
 * a run writes a complete run directory (config, metrics, curves, summary, reproducibility record,
   figures, checkpoints) and its ``config.yaml`` names the program;
@@ -41,18 +41,24 @@ TINY = {
     "ued": ["--method", "accel", "--env", "Maze", "--total-timesteps", "1024", "--num-levels", "4", "--rollout-len", "32",
             "--num-minibatches", "2", "--num-epochs", "1", "--hidden-sizes", "16", "--capacity", "16", "--min-fill", "0.25",
             "--num-edits", "2", "--max-steps", "40", "--num-seeds", "2", "--eval-episodes", "1"],
+    "qd": ["--emitter", "dcg_me", "--task", "DeceptiveMaze-v0", "--iterations", "8", "--episode-length", "20",
+           "--batch-size", "8", "--archive", "grid", "--cells", "16", "--hidden-sizes", "8", "--critic-hidden-sizes", "16",
+           "--critic-steps", "4", "--pg-steps", "2", "--critic-batch-size", "16", "--replay-size", "1000",
+           "--num-seeds", "2", "--eval-episodes", "1"],
 }
 RUN = ["--num-chunks", "4", "--quiet"]
-STEP_NAME = {"train": "update", "evolve": "generation", "meta_train": "generation", "ued": "update"}
+STEP_NAME = {"train": "update", "evolve": "generation", "meta_train": "generation", "ued": "update", "qd": "iteration"}
 FIGURES = {"train": ["learning_curve.png"], "evolve": ["fitness_curve.png"],
            "meta_train": ["fitness_curve.png", "best/objective.json", "final/objective.json"],
-           "ued": ["solve_rate_curve.png", "held_out_levels.png", "held_out_trajectories.png", "buffer_levels.png"]}
+           "ued": ["solve_rate_curve.png", "held_out_levels.png", "held_out_trajectories.png", "buffer_levels.png"],
+           "qd": ["qd_curves.png", "archive.png", "archives/chunk_004.png"]}
 # A bad value of each program's own options (besides the shared ones), with the flag the message must name.
 BAD_INPUT = {
     "train": (["--env-kwargs", "no_such_option=1"], "--env-kwargs"),
     "evolve": (["--env-kwargs", "no_such_option=1"], "--env-kwargs"),
     "meta_train": (["--population", "5"], "--population"),
     "ued": (["--replay-prob", "1.5"], "--replay-prob"),
+    "qd": (["--cells", "15"], "--cells"),
 }
 # What makes each program diverge: an absurd step size.
 DIVERGE = {
@@ -60,6 +66,7 @@ DIVERGE = {
     "evolve": ["--lr", "1e38", "--sigma", "1e38"],
     "meta_train": ["--lr", "1e38", "--sigma", "1e38"],
     "ued": ["--lr", "1e30"],
+    "qd": ["--critic-lr", "1e38"],
 }
 PROGRAM_NAMES = list(TINY)
 
@@ -160,7 +167,7 @@ def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(name, t
 
 
 @pytest.mark.parametrize("name,sweep", [("train", "lr=1e-3,3e-3"), ("evolve", "sigma=0.03,0.1"),
-                                        ("ued", "replay_prob=0.0,1.0")])
+                                        ("ued", "replay_prob=0.0,1.0"), ("qd", "iso_sigma=0.01,0.1")])
 def test_sweep_over_a_traced_option_is_one_program_with_a_grid(name, sweep, tmp_path):
     out = tmp_path / "sweep"
     assert main(get_program(name), _argv(name, out, "--sweep", sweep)) == 0
