@@ -129,20 +129,13 @@ def solve_rates(curves, index, solved: float = 0.0) -> np.ndarray:
 
 def aggregate(rates: np.ndarray, names: list[str], seed: int = 0) -> dict:
     """IQM / mean with 95% stratified-bootstrap intervals of ``rates [S, L]`` per held-out group."""
-    import jax
-
-    from jaxrl.evaluation import aggregate_iqm, aggregate_mean, interval_estimate
+    from jaxrl.evaluation import iqm_and_mean
 
     out = {}
     for group, prefix in GROUPS.items():
         cols = group_columns(names, prefix)
-        if not cols:
-            continue
-        scores = rates[:, cols]
-        key = jax.random.PRNGKey(seed)
-        iqm, mean = interval_estimate(key, aggregate_iqm, scores), interval_estimate(key, aggregate_mean, scores)
-        out[group] = {"iqm": [float(iqm.point), float(iqm.low), float(iqm.high)],
-                      "mean": [float(mean.point), float(mean.low), float(mean.high)]}
+        if cols:
+            out[group] = iqm_and_mean(rates[:, cols], seed)
     return out
 
 

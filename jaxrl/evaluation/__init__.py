@@ -12,6 +12,7 @@ from jaxrl.evaluation.stats import (
     all_aggregates,
     average_score_distribution,
     interval_estimate,
+    iqm_and_mean,
     normalize_scores,
     probability_of_improvement,
     score_distribution,
@@ -20,6 +21,6 @@ from jaxrl.evaluation.stats import (
 __all__ = [
     "AGGREGATES", "Interval", "ScoreRef", "aggregate_iqm", "aggregate_mean", "aggregate_median",
     "aggregate_optimality_gap", "all_aggregates", "average_score_distribution", "evaluate_episodes",
-    "interval_estimate", "load_score_table", "make_evaluate", "normalize_scores", "probability_of_improvement",
+    "interval_estimate", "iqm_and_mean", "load_score_table", "make_evaluate", "normalize_scores", "probability_of_improvement",
     "score_distribution",
 ]

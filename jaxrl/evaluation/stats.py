@@ -156,6 +156,17 @@ def interval_estimate(
     return Interval(np.array(point), np.array(low), np.array(high))
 
 
+def iqm_and_mean(scores, seed: int = 0, reps: int = 2000) -> dict:
+    """IQM and mean of ``scores [R, T]`` with 95% stratified-bootstrap intervals, as JSON-ready lists
+    ``{"iqm": [point, low, high], "mean": [point, low, high]}`` (the rows of the benchmark tables)."""
+    key = jax.random.PRNGKey(seed)
+    out = {}
+    for name, statistic in (("iqm", aggregate_iqm), ("mean", aggregate_mean)):
+        estimate = interval_estimate(key, statistic, scores, reps=reps)
+        out[name] = [float(estimate.point), float(estimate.low), float(estimate.high)]
+    return out
+
+
 def normalize_scores(scores, random_score, reference_score):
     """``(score - random) / (reference - random)``: 0 is a random policy, 1 the reference."""
     return (np.asarray(scores, np.float64) - random_score) / (reference_score - random_score)
