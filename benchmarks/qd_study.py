@@ -98,31 +98,40 @@ def method_row(out: Path, seed: int) -> dict:
     return row
 
 
+def mean_curve(values: np.ndarray):
+    """Mean over seeds of ``values [N, S]`` at each iteration and its 95% bootstrap interval (``jaxrl.evaluation``)."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxrl.evaluation import interval_estimate
+
+    estimate = interval_estimate(jax.random.PRNGKey(0), lambda x: jnp.mean(x, axis=0), np.asarray(values).T)
+    return estimate.point, estimate.low, estimate.high
+
+
 def curves_figure(out: Path, methods: list[str], path: Path, title: str, qdax: dict | None) -> None:
     from matplotlib.figure import Figure
-
-    from jaxrl.io.plots import mean_and_ci95
 
     fig = Figure(figsize=(11, 4), layout="constrained")
     axes = fig.subplots(1, 2)
     for method in methods:
         c = np.load(out / method / "curves.npz")
         for ax, name in zip(axes, ("qd_score", "coverage")):
-            mean, half = mean_and_ci95(c[name][:, 0], axis=-1)  # [N, S] -> [N]
+            mean, low, high = mean_curve(c[name][:, 0])  # [N, S] -> [N]
             (line,) = ax.plot(c["evaluations"], mean, label=method)
-            ax.fill_between(c["evaluations"], mean - half, mean + half, alpha=0.25, color=line.get_color())
+            ax.fill_between(c["evaluations"], low, high, alpha=0.25, color=line.get_color())
     if qdax is not None:
         evals = np.asarray(qdax["evaluations"])
         for ax, name in zip(axes, ("qd_score", "coverage")):
-            mean, half = mean_and_ci95(np.asarray(qdax[name]).T, axis=-1)
+            mean, low, high = mean_curve(np.asarray(qdax[name]).T)
             (line,) = ax.plot(evals, mean, label="QDax map_elites", linestyle="--")
-            ax.fill_between(evals, mean - half, mean + half, alpha=0.2, color=line.get_color())
+            ax.fill_between(evals, low, high, alpha=0.2, color=line.get_color())
     for ax, name in zip(axes, ("QD-score", "coverage (%)")):
         ax.set_title(name)
         ax.set_xlabel("evaluations per seed")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"{title}: mean and 95% interval over seeds")
+    fig.suptitle(f"{title}: mean over seeds, 95% stratified-bootstrap interval")
     fig.savefig(path, dpi=110)
 
 
