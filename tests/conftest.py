@@ -43,6 +43,7 @@ SLOW = {
     "test_meta.py::test_meta_training_increases_fitness": "test_objectives saved objective",
     "test_programs.py::test_sweep_over_a_traced_option_is_one_program_with_a_grid[ued-replay_prob=0.0,1.0]": "train sweep",
     "test_programs.py::test_sweep_over_a_traced_option_is_one_program_with_a_grid[evolve-sigma=0.03,0.1]": "train sweep",
+    "test_programs.py::test_sweep_over_a_traced_option_is_one_program_with_a_grid[qd-iso_sigma=0.01,0.1]": "train sweep",
     "test_programs.py::test_interrupted_run_with_a_damaged_checkpoint_resumes_bit_identical[meta_train]": "train/evolve/ued",
     "test_programs.py::test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint[meta_train]": "train/evolve/ued",
     "test_dqn.py::test_cli_run_policy_and_resume": "test_programs[train]",
