@@ -1,0 +1,85 @@
+"""Streaming RL pieces: ObGD and AdaptiveObGD steps by hand, trace resets, sparse initialisation, and the
+running observation / reward statistics on hand-made sequences."""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrl.streaming import (RewardScaler, SampleMeanStd, normalize_sample, obgd_init, obgd_step, scale_reward,
+                             sparse_init)
+
+HP = dict(gamma=0.99, lamda=0.8, kappa=2.0)
+
+
+def test_obgd_bounds_the_step_by_delta_and_the_trace_norm():
+    params = {"w": jnp.asarray([1.0, 2.0])}
+    state = obgd_init(params)
+    # e = g = [0.5, -1]; alpha kappa max(|delta|, 1) ||e||_1 = 1 * 2 * 2 * 1.5 = 6 > 1: step 1/6.
+    params, state, step = obgd_step(params, state, {"w": jnp.asarray([0.5, -1.0])}, 2.0, False, 1.0, **HP)
+    assert float(step) == pytest.approx(1 / 6)
+    np.testing.assert_allclose(params["w"], [1 + 2 / 6 * 0.5, 2 - 2 / 6], rtol=1e-6)
+    # The trace decays by gamma lambda and accumulates; reset zeroes it after the step.
+    e = 0.99 * 0.8 * np.array([0.5, -1.0]) + np.array([1.0, 0.0])
+    bound = 1.0 * np.abs(e).sum() * 1.0 * 2.0
+    before = np.asarray(params["w"])
+    params, state, step = obgd_step(params, state, {"w": jnp.asarray([1.0, 0.0])}, 0.5, True, 1.0, **HP)
+    assert float(step) == pytest.approx(1 / bound, rel=1e-6)
+    np.testing.assert_allclose(params["w"], before + 0.5 / bound * e, rtol=1e-6)
+    np.testing.assert_array_equal(state.trace["w"], [0.0, 0.0])
+    # Below the bound the step is alpha itself.
+    p2, _, step = obgd_step({"w": jnp.zeros(2)}, obgd_init({"w": jnp.zeros(2)}), {"w": jnp.asarray([0.5, -1.0])}, 2.0,
+                            False, 0.1, **HP)
+    assert float(step) == pytest.approx(0.1)  # 0.1 * 2 * 2 * 1.5 = 0.6 < 1
+    np.testing.assert_allclose(p2["w"], [0.1, -0.2], rtol=1e-6)
+
+
+def test_adaptive_obgd_normalises_the_trace_by_its_running_second_moment():
+    g, delta, lr, beta2, eps = np.array([0.5, -2.0]), 3.0, 1.0, 0.999, 1e-8
+    params, state, step = obgd_step({"w": jnp.zeros(2)}, obgd_init({"w": jnp.zeros(2)}), {"w": jnp.asarray(g)}, delta,
+                                    False, lr, adaptive=True, beta2=beta2, eps=eps, **HP)
+    v_hat = ((1 - beta2) * (delta * g) ** 2) / (1 - beta2)
+    scaled = g / (np.sqrt(v_hat) + eps)
+    expected_step = lr / max(1.0, abs(delta) * np.abs(scaled).sum() * lr * 2.0)
+    assert float(step) == pytest.approx(expected_step, rel=1e-5)
+    np.testing.assert_allclose(params["w"], expected_step * delta * scaled, rtol=1e-5)
+    assert int(state.count) == 1
+
+
+def test_sparse_init_zeroes_the_fraction_of_each_units_inputs_and_keeps_lecun_scale():
+    kernel = sparse_init(0.9)(jax.random.PRNGKey(0), (100, 50))
+    zeros_per_unit = np.sum(np.asarray(kernel) == 0.0, axis=0)
+    np.testing.assert_array_equal(zeros_per_unit, np.full(50, 90))
+    assert float(jnp.max(jnp.abs(kernel))) <= 0.1 + 1e-7
+    nonzero = np.asarray(kernel)[np.asarray(kernel) != 0]
+    assert np.std(nonzero) == pytest.approx(0.1 / math.sqrt(3), rel=0.2)  # U(-b, b) has std b / sqrt(3)
+    conv = sparse_init(0.5)(jax.random.PRNGKey(1), (3, 3, 4, 8))
+    np.testing.assert_array_equal(np.sum(np.asarray(conv).reshape(36, 8) == 0, axis=0), np.full(8, 18))
+    # Different units drop different inputs.
+    assert len({tuple(np.flatnonzero(np.asarray(kernel)[:, j] == 0)) for j in range(50)}) > 1
+
+
+def test_observation_normalisation_updates_then_normalises():
+    stats = SampleMeanStd.create((1,))
+    stats, x1 = normalize_sample(stats, jnp.asarray([1.0]))
+    assert float(x1[0]) == 0.0 and float(stats.var[0]) == 1.0  # one sample: variance 1
+    stats, x2 = normalize_sample(stats, jnp.asarray([3.0]))
+    assert float(stats.mean[0]) == 2.0 and float(stats.var[0]) == pytest.approx(2.0)
+    assert float(x2[0]) == pytest.approx(1 / math.sqrt(2), rel=1e-6)
+
+
+def test_reward_scaling_divides_by_the_std_of_the_discounted_return():
+    gamma, rewards, dones = 0.9, [1.0, 2.0, 0.5, 1.0], [False, True, False, False]
+    scaler, scaled = RewardScaler.create(), []
+    for r, d in zip(rewards, dones):
+        scaler, x = scale_reward(scaler, jnp.float32(r), d, gamma)
+        scaled.append(float(x))
+    # u: 1; 0.9 * 1 * (1 - 1) + 2 = 2 (the episode's end drops the return before its reward); 0.5 + 0.9 * 2; ...
+    u = [1.0, 2.0, 0.5 + 0.9 * 2.0, 1.0 + 0.9 * (0.5 + 0.9 * 2.0)]
+    expected = [rewards[0] / math.sqrt(1.0 + 1e-8)]
+    for t in range(1, 4):
+        expected.append(rewards[t] / math.sqrt(np.var(u[: t + 1], ddof=1) + 1e-8))
+    np.testing.assert_allclose(scaled, expected, rtol=1e-5)
