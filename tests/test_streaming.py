@@ -83,3 +83,34 @@ def test_reward_scaling_divides_by_the_std_of_the_discounted_return():
     for t in range(1, 4):
         expected.append(rewards[t] / math.sqrt(np.var(u[: t + 1], ddof=1) + 1e-8))
     np.testing.assert_allclose(scaled, expected, rtol=1e-5)
+
+
+def test_stream_q_learns_cartpole_from_one_transition_at_a_time(tmp_path):
+    """Four seeds in one program, 50k single-transition updates each (the README's stream_q command)."""
+    from jaxrl import train
+
+    result = train(algo="stream_q", env="CartPole-v1", num_seeds=4, total_timesteps=50_000, num_chunks=5,
+                   eval_episodes=8, quiet=True)
+    final = np.asarray(result.summary["final_returns"])
+    untrained = np.asarray(result.curves["eval_returns"])[0].mean()
+    assert result.summary["env_steps_per_seed"] == 50_000
+    assert np.median(final) > 200 and np.median(final) > 5 * min(untrained, 40)
+
+
+def test_stream_q_trace_resets_exactly_after_non_greedy_actions_and_episode_ends():
+    """Epsilon 0.5: the trace is zero after a step exactly when that step was non-greedy or ended an episode."""
+    from jaxrl.agents.stream import StreamQConfig, make_stream_q, stream_q_hparams
+    from jaxrl.envs import make
+
+    cfg = StreamQConfig(start_epsilon=0.5, end_epsilon=0.5)
+    agent = make_stream_q(cfg, make("CartPole-v1"), 100)
+    hp = stream_q_hparams(cfg)
+    state = agent.init(jax.random.PRNGKey(0), hp)
+    update = jax.jit(agent.update)
+    kinds = set()
+    for i in range(60):
+        state, metrics = update(jax.random.PRNGKey(i), state, None, hp)
+        zero = all(float(jnp.abs(e).sum()) == 0.0 for e in jax.tree.leaves(state.opt.trace))
+        assert zero == bool(metrics["trace_reset"]), i
+        kinds.add((bool(metrics["nongreedy"]), zero))
+    assert (True, True) in kinds and (False, False) in kinds

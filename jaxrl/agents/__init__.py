@@ -9,6 +9,7 @@ from jaxrl.agents.dqn import DQNConfig, DQNHParams, dqn_hparams, make_dqn, valid
 from jaxrl.agents.ppo import PPOConfig, PPOHParams, hparams_from_config, make_ppo, validate_ppo
 from jaxrl.agents.pqn import PQNConfig, PQNHParams, make_pqn, pqn_hparams, validate_pqn
 from jaxrl.agents.sac import SACConfig, SACHParams, make_sac, sac_hparams, validate_sac
+from jaxrl.agents.stream import StreamQConfig, make_stream_q, stream_q_hparams, validate_stream_q
 
 
 class AlgorithmSpec(NamedTuple):
@@ -33,6 +34,8 @@ ALGORITHMS = {
     "dqn": AlgorithmSpec(DQNConfig, make_dqn, dqn_hparams, validate_dqn),
     "sac": AlgorithmSpec(SACConfig, make_sac, sac_hparams, validate_sac),
     "pqn": AlgorithmSpec(PQNConfig, make_pqn, pqn_hparams, validate_pqn),
+    # streaming Q(lambda): one transition per update, ObGD, no replay (Elsayed et al. 2024)
+    "stream_q": AlgorithmSpec(StreamQConfig, make_stream_q, stream_q_hparams, validate_stream_q),
     # a fresh agent trained by a meta-learned update rule (meta_train.py --objective lpg / ta_lpg)
     "lpg": AlgorithmSpec(LPGTrainConfig, make_lpg_from_config, lpg_train_hparams, validate_lpg),
 }

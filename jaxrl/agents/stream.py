@@ -1,0 +1,186 @@
+"""Stream Q(lambda) (Elsayed et al. 2024, "Streaming Deep Reinforcement Learning Finally Works").
+
+One transition per update, no replay buffer, no batch: an epsilon-greedy step
+in a single environment, the TD error of Q(s, a) against
+``r + gamma * max_a' Q(s', a')`` and one ObGD step along the eligibility
+trace of ``grad Q(s, a)`` (:mod:`jaxrl.streaming.obgd`). The trace is reset at
+an episode's end and after a non-greedy action (Watkins's Q(lambda)), as the
+reference code does. The network is the paper's: sparse initialisation (90% of
+each unit's inputs zero), LayerNorm without affine parameters and leaky ReLU.
+Observations are normalised by their running mean and standard deviation and
+rewards divided by the running standard deviation of the discounted return,
+both statistics of this one stream, held in the agent state (checkpointed).
+
+Unlike the reference, a time-limit truncation bootstraps from the true final
+observation (the reference's target drops it at truncation too).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxrl.agents.base import Agent
+from jaxrl.config import option
+from jaxrl.envs import Discrete, make_vec_env
+from jaxrl.envs.core import Env
+from jaxrl.evaluation import evaluate_episodes
+from jaxrl.streaming import (ObGDState, RewardScaler, SampleMeanStd, normalize_sample, obgd_init, obgd_step, scale_reward,
+                             sparse_init)
+from jaxrl.streaming.normalization import EPS
+from jaxrl.training.schedules import linear_schedule
+
+
+class StreamNetwork(nn.Module):
+    """``x [..., in] -> [..., out_dim]``: Dense (sparse init) -> LayerNorm without scale or bias -> leaky ReLU per
+    hidden layer, then a sparse-initialised output layer (zero biases)."""
+
+    out_dim: int
+    hidden_sizes: Sequence[int] = (32, 32)
+    sparsity: float = 0.9
+    layer_norm: bool = True
+
+    @nn.compact
+    def __call__(self, x):
+        for size in self.hidden_sizes:
+            x = nn.Dense(size, kernel_init=sparse_init(self.sparsity))(x)
+            if self.layer_norm:
+                x = nn.LayerNorm(use_bias=False, use_scale=False)(x)
+            x = nn.leaky_relu(x)
+        return nn.Dense(self.out_dim, kernel_init=sparse_init(self.sparsity))(x)
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamQConfig:
+    """Stream Q(lambda) options (the reference's defaults). Traced ones can be swept."""
+
+    hidden_sizes: tuple = option((32, 32), "hidden layer sizes")
+    sparsity: float = option(0.9, "fraction of each unit's inputs initialised to zero", minimum=0.0, maximum=0.99)
+    layer_norm: bool = option(True, "LayerNorm (no affine parameters) after every hidden layer")
+    normalize_obs: bool = option(True, "normalise observations by the stream's running mean and standard deviation")
+    scale_reward: bool = option(True, "divide rewards by the running standard deviation of the discounted return")
+    adaptive: bool = option(False, "AdaptiveObGD: traces divided by a running RMS of delta * e")
+    lr: float = option(1.0, "ObGD step size alpha", traced=True, positive=True)
+    kappa: float = option(2.0, "ObGD's overshooting bound kappa", traced=True, positive=True)
+    gamma: float = option(0.99, "discount factor", traced=True, minimum=0.0, maximum=1.0)
+    lamda: float = option(0.8, "trace decay lambda", traced=True, minimum=0.0, maximum=1.0)
+    start_epsilon: float = option(1.0, "exploration epsilon at the start", traced=True, minimum=0.0, maximum=1.0)
+    end_epsilon: float = option(0.01, "exploration epsilon after the decay", traced=True, minimum=0.0, maximum=1.0)
+    exploration_fraction: float = option(0.1, "fraction of the steps over which epsilon decays linearly", traced=True,
+                                         minimum=0.0, maximum=1.0)
+
+
+class StreamQHParams(NamedTuple):
+    lr: jax.Array
+    kappa: jax.Array
+    gamma: jax.Array
+    lamda: jax.Array
+    start_epsilon: jax.Array
+    end_epsilon: jax.Array
+    exploration_fraction: jax.Array
+
+
+class StreamState(NamedTuple):
+    """One stream: network, ObGD traces, the env and the stream's statistics.
+
+    Attributes:
+        x: ``[obs_dim]`` the normalised observation to act on next.
+        episode_return / last_return: raw return of the running episode and of the last finished one (0 before the
+            first ends, as the other agents report).
+    """
+
+    params: Any
+    opt: ObGDState
+    env_state: Any
+    x: jax.Array
+    obs_stats: SampleMeanStd
+    reward_scaler: RewardScaler
+    step: jax.Array
+    episode_return: jax.Array
+    last_return: jax.Array
+
+
+def stream_q_hparams(cfg: StreamQConfig) -> StreamQHParams:
+    return StreamQHParams(*(jnp.float32(getattr(cfg, f)) for f in StreamQHParams._fields))
+
+
+def validate_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int) -> str | None:
+    if not isinstance(env.action_space(env.default_params), Discrete):
+        return f"--algo: stream_q needs a discrete action space; {env.name} has continuous actions"
+    return None
+
+
+def observe(cfg, stats: SampleMeanStd, obs):
+    """``(stats, x)``: the stream's statistics updated with ``obs`` and its normalised value (or ``obs``)."""
+    if not cfg.normalize_obs:
+        return stats, obs
+    return normalize_sample(stats, obs)
+
+
+def make_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int, num_eval_episodes: int = 16,
+                  deterministic_eval: bool = True) -> Agent:
+    """Stream Q(lambda) on a single ``env``: one update is one environment step (``total_timesteps`` updates)."""
+    problem = validate_stream_q(cfg, env, total_timesteps)
+    if problem:
+        raise ValueError(problem)
+    num_actions = env.action_space(env.default_params).n
+    obs_dim = env.observation_space(env.default_params).shape[0]
+    net = StreamNetwork(num_actions, tuple(cfg.hidden_sizes), cfg.sparsity, cfg.layer_norm)
+    num_updates = int(total_timesteps)
+
+    def init(key, hp: StreamQHParams) -> StreamState:
+        key_net, key_env = jax.random.split(key)
+        params = net.init(key_net, jnp.zeros((obs_dim,)))
+        env_state, obs = env.reset(key_env, env.default_params)
+        stats, x = observe(cfg, SampleMeanStd.create((obs_dim,)), obs)
+        return StreamState(params, obgd_init(params), env_state, x, stats, RewardScaler.create(), jnp.int32(0),
+                           jnp.float32(0.0), jnp.float32(0.0))
+
+    def update(key, s: StreamState, env_params, hp: StreamQHParams):
+        key_explore, key_action, key_env = jax.random.split(key, 3)
+        epsilon = linear_schedule(hp.start_epsilon, hp.end_epsilon, hp.exploration_fraction * num_updates, s.step)
+        q = net.apply(s.params, s.x)  # [A]
+        greedy = jnp.argmax(q)
+        explore = jax.random.uniform(key_explore) < epsilon
+        action = jnp.where(explore, jax.random.randint(key_action, (), 0, num_actions), greedy)
+        nongreedy = q[action] < q[greedy]  # a random draw of the greedy action is a greedy action
+        env_state, ts = env.step(key_env, s.env_state, action, env_params)
+        stats, x_final = observe(cfg, s.obs_stats, ts.final_obs)
+        reset_stats, x_reset = observe(cfg, stats, ts.obs)
+        done = ts.done
+        stats = jax.tree.map(lambda a, b: jnp.where(done, a, b), reset_stats, stats)
+        x_next = jnp.where(done, x_reset, x_final)
+        scaler, reward = s.reward_scaler, ts.reward
+        if cfg.scale_reward:
+            scaler, reward = scale_reward(scaler, ts.reward, done, hp.gamma)
+        next_q = jnp.max(net.apply(s.params, x_final))
+        target = reward + hp.gamma * (1.0 - ts.terminated.astype(jnp.float32)) * next_q
+        delta = target - q[action]
+        grads = jax.grad(lambda p: net.apply(p, s.x)[action])(s.params)
+        params, opt, step_size = obgd_step(s.params, s.opt, grads, delta, done | nongreedy, hp.lr, hp.gamma, hp.lamda,
+                                           hp.kappa, cfg.adaptive)
+        episode_return = s.episode_return + ts.reward
+        last_return = jnp.where(done, episode_return, s.last_return)
+        state = StreamState(params, opt, env_state, x_next, stats, scaler, s.step + 1,
+                            jnp.where(done, 0.0, episode_return), last_return)
+        return state, {"train_return": last_return, "td_error": jnp.abs(delta), "step_size": step_size,
+                       "epsilon": epsilon, "nongreedy": nongreedy.astype(jnp.float32), "trace_reset": (done | nongreedy).astype(jnp.float32)}
+
+    def act(params, x, key, deterministic=True):
+        del key, deterministic
+        return jnp.argmax(net.apply(params, x), axis=-1)
+
+    eval_env = make_vec_env(env, num_eval_episodes)
+
+    def evaluate(key, s: StreamState, env_params, hp):
+        """Greedy episodes on observations normalised with the stream's statistics, frozen."""
+        def policy(obs, _key):
+            x = (obs - s.obs_stats.mean) / jnp.sqrt(s.obs_stats.var + EPS) if cfg.normalize_obs else obs
+            return act(s.params, x, None)
+
+        return evaluate_episodes(key, policy, eval_env, env_params, env.max_episode_steps(env_params))
+
+    return Agent(init, update, evaluate, act, num_updates, 1, env, policy_of=lambda s: (s.params, ()))
