@@ -1,6 +1,11 @@
-"""Stream Q(lambda) (Elsayed et al. 2024, "Streaming Deep Reinforcement Learning Finally Works").
+"""Stream Q(lambda) and stream AC(lambda) (Elsayed et al. 2024, "Streaming Deep Reinforcement Learning Finally Works").
 
-One transition per update, no replay buffer, no batch: an epsilon-greedy step
+Stream AC(lambda): a policy and a value network, each stepped by ObGD along the trace of its own gradient
+(``grad v(s)``; ``grad [log pi(a|s) + c sign(delta) H(pi(s))]``, the entropy bonus signed by the TD error as
+in the reference) with the one TD error of the value, traces reset at episode ends. Continuous actions:
+a Gaussian with softplus standard deviation, the sample clipped to the action bounds for the env step only.
+
+Stream Q(lambda): one transition per update, no replay buffer, no batch: an epsilon-greedy step
 in a single environment, the TD error of Q(s, a) against
 ``r + gamma * max_a' Q(s', a')`` and one ObGD step along the eligibility
 trace of ``grad Q(s, a)`` (:mod:`jaxrl.streaming.obgd`). The trace is reset at
@@ -120,6 +125,58 @@ def observe(cfg, stats: SampleMeanStd, obs):
     return normalize_sample(stats, obs)
 
 
+class StreamStep(NamedTuple):
+    """One environment step of a stream: the state advanced (env, statistics, returns; params untouched) and what
+    the TD error needs: ``x_final`` the normalised observation the step reached (the true final one at an
+    episode's end), the (scaled) ``reward``, ``done`` and ``not_terminated`` (1.0 unless a true terminal)."""
+
+    state: StreamState
+    x_final: jax.Array
+    reward: jax.Array
+    done: jax.Array
+    not_terminated: jax.Array
+
+
+def stream_env_step(cfg, env, s: StreamState, action, key, env_params, gamma) -> StreamStep:
+    """Steps ``env`` with ``action`` and updates the stream's statistics: the final observation and, after an
+    episode's end, the reset one (the reference's wrappers see both), the reward scale, the episode returns."""
+    env_state, ts = env.step(key, s.env_state, action, env_params)
+    stats, x_final = observe(cfg, s.obs_stats, ts.final_obs)
+    reset_stats, x_reset = observe(cfg, stats, ts.obs)
+    done = ts.done
+    stats = jax.tree.map(lambda a, b: jnp.where(done, a, b), reset_stats, stats)
+    scaler, reward = s.reward_scaler, ts.reward
+    if cfg.scale_reward:
+        scaler, reward = scale_reward(scaler, ts.reward, done, gamma)
+    episode_return = s.episode_return + ts.reward
+    state = s._replace(env_state=env_state, x=jnp.where(done, x_reset, x_final), obs_stats=stats, reward_scaler=scaler,
+                       step=s.step + 1, episode_return=jnp.where(done, 0.0, episode_return),
+                       last_return=jnp.where(done, episode_return, s.last_return))
+    return StreamStep(state, x_final, reward, done, 1.0 - ts.terminated.astype(jnp.float32))
+
+
+def init_stream(cfg, env, key, params, opt) -> StreamState:
+    env_state, obs = env.reset(key, env.default_params)
+    stats, x = observe(cfg, SampleMeanStd.create(obs.shape), obs)
+    return StreamState(params, opt, env_state, x, stats, RewardScaler.create(), jnp.int32(0), jnp.float32(0.0),
+                       jnp.float32(0.0))
+
+
+def make_stream_evaluate(cfg, env, num_episodes: int, policy):
+    """``evaluate(key, state, env_params, hp)``: ``policy(params, x [E, obs_dim]) -> actions`` played on observations
+    normalised with the stream's statistics, frozen."""
+    eval_env = make_vec_env(env, num_episodes)
+
+    def evaluate(key, s: StreamState, env_params, hp):
+        def act_fn(obs, _key):
+            x = (obs - s.obs_stats.mean) / jnp.sqrt(s.obs_stats.var + EPS) if cfg.normalize_obs else obs
+            return policy(s.params, x)
+
+        return evaluate_episodes(key, act_fn, eval_env, env_params, env.max_episode_steps(env_params))
+
+    return evaluate
+
+
 def make_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int, num_eval_episodes: int = 16,
                   deterministic_eval: bool = True) -> Agent:
     """Stream Q(lambda) on a single ``env``: one update is one environment step (``total_timesteps`` updates)."""
@@ -134,10 +191,7 @@ def make_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int, num_eval_e
     def init(key, hp: StreamQHParams) -> StreamState:
         key_net, key_env = jax.random.split(key)
         params = net.init(key_net, jnp.zeros((obs_dim,)))
-        env_state, obs = env.reset(key_env, env.default_params)
-        stats, x = observe(cfg, SampleMeanStd.create((obs_dim,)), obs)
-        return StreamState(params, obgd_init(params), env_state, x, stats, RewardScaler.create(), jnp.int32(0),
-                           jnp.float32(0.0), jnp.float32(0.0))
+        return init_stream(cfg, env, key_env, params, obgd_init(params))
 
     def update(key, s: StreamState, env_params, hp: StreamQHParams):
         key_explore, key_action, key_env = jax.random.split(key, 3)
@@ -147,40 +201,21 @@ def make_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int, num_eval_e
         explore = jax.random.uniform(key_explore) < epsilon
         action = jnp.where(explore, jax.random.randint(key_action, (), 0, num_actions), greedy)
         nongreedy = q[action] < q[greedy]  # a random draw of the greedy action is a greedy action
-        env_state, ts = env.step(key_env, s.env_state, action, env_params)
-        stats, x_final = observe(cfg, s.obs_stats, ts.final_obs)
-        reset_stats, x_reset = observe(cfg, stats, ts.obs)
-        done = ts.done
-        stats = jax.tree.map(lambda a, b: jnp.where(done, a, b), reset_stats, stats)
-        x_next = jnp.where(done, x_reset, x_final)
-        scaler, reward = s.reward_scaler, ts.reward
-        if cfg.scale_reward:
-            scaler, reward = scale_reward(scaler, ts.reward, done, hp.gamma)
-        next_q = jnp.max(net.apply(s.params, x_final))
-        target = reward + hp.gamma * (1.0 - ts.terminated.astype(jnp.float32)) * next_q
-        delta = target - q[action]
+        out = stream_env_step(cfg, env, s, action, key_env, env_params, hp.gamma)
+        next_q = jnp.max(net.apply(s.params, out.x_final))
+        delta = out.reward + hp.gamma * out.not_terminated * next_q - q[action]
         grads = jax.grad(lambda p: net.apply(p, s.x)[action])(s.params)
-        params, opt, step_size = obgd_step(s.params, s.opt, grads, delta, done | nongreedy, hp.lr, hp.gamma, hp.lamda,
+        params, opt, step_size = obgd_step(s.params, s.opt, grads, delta, out.done | nongreedy, hp.lr, hp.gamma, hp.lamda,
                                            hp.kappa, cfg.adaptive)
-        episode_return = s.episode_return + ts.reward
-        last_return = jnp.where(done, episode_return, s.last_return)
-        state = StreamState(params, opt, env_state, x_next, stats, scaler, s.step + 1,
-                            jnp.where(done, 0.0, episode_return), last_return)
-        return state, {"train_return": last_return, "td_error": jnp.abs(delta), "step_size": step_size,
-                       "epsilon": epsilon, "nongreedy": nongreedy.astype(jnp.float32), "trace_reset": (done | nongreedy).astype(jnp.float32)}
+        state = out.state._replace(params=params, opt=opt)
+        return state, {"train_return": state.last_return, "td_error": jnp.abs(delta), "step_size": step_size,
+                       "epsilon": epsilon, "nongreedy": nongreedy.astype(jnp.float32),
+                       "trace_reset": (out.done | nongreedy).astype(jnp.float32)}
 
     def act(params, x, key, deterministic=True):
         del key, deterministic
         return jnp.argmax(net.apply(params, x), axis=-1)
 
-    eval_env = make_vec_env(env, num_eval_episodes)
-
-    def evaluate(key, s: StreamState, env_params, hp):
-        """Greedy episodes on observations normalised with the stream's statistics, frozen."""
-        def policy(obs, _key):
-            x = (obs - s.obs_stats.mean) / jnp.sqrt(s.obs_stats.var + EPS) if cfg.normalize_obs else obs
-            return act(s.params, x, None)
-
-        return evaluate_episodes(key, policy, eval_env, env_params, env.max_episode_steps(env_params))
+    evaluate = make_stream_evaluate(cfg, env, num_eval_episodes, lambda params, x: act(params, x, None))
 
     return Agent(init, update, evaluate, act, num_updates, 1, env, policy_of=lambda s: (s.params, ()))
