@@ -114,3 +114,19 @@ def test_stream_q_trace_resets_exactly_after_non_greedy_actions_and_episode_ends
         assert zero == bool(metrics["trace_reset"]), i
         kinds.add((bool(metrics["nongreedy"]), zero))
     assert (True, True) in kinds and (False, False) in kinds
+
+
+def test_stream_ac_learns_cartpole_and_acts_in_bounds_on_pendulum():
+    from jaxrl import train
+
+    result = train(algo="stream_ac", env="CartPole-v1", num_seeds=4, total_timesteps=30_000, hidden_sizes=(32, 32),
+                   num_chunks=3, eval_episodes=8, quiet=True)
+    final = np.asarray(result.summary["final_returns"])
+    assert np.median(final) > 300, final
+    # Continuous actions: a Gaussian policy whose actions reach the env clipped to [-1, 1]; the run stays finite.
+    result = train(algo="stream_ac", env="Pendulum-v1", num_seeds=2, total_timesteps=1_000, hidden_sizes=(16,),
+                   num_chunks=1, eval_episodes=2, quiet=True)
+    assert np.isfinite(result.summary["final_returns"]).all()
+    agent, params = result.agent, jax.tree.map(lambda x: x[0], result.state.agent_state.params)
+    actions = agent.act(params, 10.0 * jax.random.normal(jax.random.PRNGKey(0), (64, 3)), jax.random.PRNGKey(1), False)
+    assert actions.shape == (64, 1) and float(jnp.max(jnp.abs(actions))) <= 1.0

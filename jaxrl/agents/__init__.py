@@ -9,7 +9,8 @@ from jaxrl.agents.dqn import DQNConfig, DQNHParams, dqn_hparams, make_dqn, valid
 from jaxrl.agents.ppo import PPOConfig, PPOHParams, hparams_from_config, make_ppo, validate_ppo
 from jaxrl.agents.pqn import PQNConfig, PQNHParams, make_pqn, pqn_hparams, validate_pqn
 from jaxrl.agents.sac import SACConfig, SACHParams, make_sac, sac_hparams, validate_sac
-from jaxrl.agents.stream import StreamQConfig, make_stream_q, stream_q_hparams, validate_stream_q
+from jaxrl.agents.stream import (StreamACConfig, StreamQConfig, make_stream_ac, make_stream_q, stream_ac_hparams,
+                                 stream_q_hparams, validate_stream_ac, validate_stream_q)
 
 
 class AlgorithmSpec(NamedTuple):
@@ -36,6 +37,7 @@ ALGORITHMS = {
     "pqn": AlgorithmSpec(PQNConfig, make_pqn, pqn_hparams, validate_pqn),
     # streaming Q(lambda): one transition per update, ObGD, no replay (Elsayed et al. 2024)
     "stream_q": AlgorithmSpec(StreamQConfig, make_stream_q, stream_q_hparams, validate_stream_q),
+    "stream_ac": AlgorithmSpec(StreamACConfig, make_stream_ac, stream_ac_hparams, validate_stream_ac),
     # a fresh agent trained by a meta-learned update rule (meta_train.py --objective lpg / ta_lpg)
     "lpg": AlgorithmSpec(LPGTrainConfig, make_lpg_from_config, lpg_train_hparams, validate_lpg),
 }

@@ -30,9 +30,10 @@ import jax.numpy as jnp
 
 from jaxrl.agents.base import Agent
 from jaxrl.config import option
-from jaxrl.envs import Discrete, make_vec_env
+from jaxrl.envs import Box, Discrete, make_vec_env
 from jaxrl.envs.core import Env
 from jaxrl.evaluation import evaluate_episodes
+from jaxrl.networks.distributions import Categorical, DiagGaussian
 from jaxrl.streaming import (ObGDState, RewardScaler, SampleMeanStd, normalize_sample, obgd_init, obgd_step, scale_reward,
                              sparse_init)
 from jaxrl.streaming.normalization import EPS
@@ -110,6 +111,13 @@ class StreamState(NamedTuple):
 
 def stream_q_hparams(cfg: StreamQConfig) -> StreamQHParams:
     return StreamQHParams(*(jnp.float32(getattr(cfg, f)) for f in StreamQHParams._fields))
+
+
+def validate_stream_ac(cfg, env: Env, total_timesteps: int) -> str | None:
+    space = env.action_space(env.default_params)
+    if not isinstance(space, (Discrete, Box)):
+        return f"--algo: stream_ac needs discrete or box actions; {env.name} has {type(space).__name__}"
+    return None
 
 
 def validate_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int) -> str | None:
@@ -219,3 +227,93 @@ def make_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int, num_eval_e
     evaluate = make_stream_evaluate(cfg, env, num_eval_episodes, lambda params, x: act(params, x, None))
 
     return Agent(init, update, evaluate, act, num_updates, 1, env, policy_of=lambda s: (s.params, ()))
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamACConfig:
+    """Stream AC(lambda) options (the reference's defaults). Traced ones can be swept."""
+
+    hidden_sizes: tuple = option((128, 128), "hidden layer sizes of the policy and the value network")
+    sparsity: float = option(0.9, "fraction of each unit's inputs initialised to zero", minimum=0.0, maximum=0.99)
+    layer_norm: bool = option(True, "LayerNorm (no affine parameters) after every hidden layer")
+    normalize_obs: bool = option(True, "normalise observations by the stream's running mean and standard deviation")
+    scale_reward: bool = option(True, "divide rewards by the running standard deviation of the discounted return")
+    adaptive: bool = option(False, "AdaptiveObGD: traces divided by a running RMS of delta * e")
+    lr: float = option(1.0, "ObGD step size alpha of both networks", traced=True, positive=True)
+    kappa_policy: float = option(3.0, "ObGD's overshooting bound of the policy", traced=True, positive=True)
+    kappa_value: float = option(2.0, "ObGD's overshooting bound of the value", traced=True, positive=True)
+    gamma: float = option(0.99, "discount factor", traced=True, minimum=0.0, maximum=1.0)
+    lamda: float = option(0.8, "trace decay lambda", traced=True, minimum=0.0, maximum=1.0)
+    entropy_coef: float = option(0.01, "entropy bonus, signed by the TD error", traced=True, minimum=0.0)
+
+
+class StreamACHParams(NamedTuple):
+    lr: jax.Array
+    kappa_policy: jax.Array
+    kappa_value: jax.Array
+    gamma: jax.Array
+    lamda: jax.Array
+    entropy_coef: jax.Array
+
+
+class ACParams(NamedTuple):
+    policy: Any
+    value: Any
+
+
+def stream_ac_hparams(cfg: StreamACConfig) -> StreamACHParams:
+    return StreamACHParams(*(jnp.float32(getattr(cfg, f)) for f in StreamACHParams._fields))
+
+
+def make_stream_ac(cfg: StreamACConfig, env: Env, total_timesteps: int, num_eval_episodes: int = 16,
+                   deterministic_eval: bool = True) -> Agent:
+    """Stream AC(lambda) on a single ``env`` (discrete or bounded continuous actions): one update is one step."""
+    space = env.action_space(env.default_params)
+    discrete = isinstance(space, Discrete)
+    action_dim = space.n if discrete else int(space.shape[0])
+    obs_dim = env.observation_space(env.default_params).shape[0]
+    policy_net = StreamNetwork(action_dim if discrete else 2 * action_dim, tuple(cfg.hidden_sizes), cfg.sparsity,
+                               cfg.layer_norm)
+    value_net = StreamNetwork(1, tuple(cfg.hidden_sizes), cfg.sparsity, cfg.layer_norm)
+
+    def distribution(policy_params, x):
+        out = policy_net.apply(policy_params, x)
+        if discrete:
+            return Categorical(out)
+        mu, pre_std = jnp.split(out, 2, axis=-1)
+        return DiagGaussian(mu, jnp.log(jax.nn.softplus(pre_std)))
+
+    def init(key, hp: StreamACHParams) -> StreamState:
+        key_policy, key_value, key_env = jax.random.split(key, 3)
+        params = ACParams(policy_net.init(key_policy, jnp.zeros((obs_dim,))), value_net.init(key_value, jnp.zeros((obs_dim,))))
+        return init_stream(cfg, env, key_env, params, ACParams(obgd_init(params.policy), obgd_init(params.value)))
+
+    def update(key, s: StreamState, env_params, hp: StreamACHParams):
+        key_action, key_env = jax.random.split(key)
+        action = distribution(s.params.policy, s.x).sample(key_action)
+        env_action = action if discrete else jnp.clip(action, -1.0, 1.0)
+        out = stream_env_step(cfg, env, s, env_action, key_env, env_params, hp.gamma)
+        v, value_grads = jax.value_and_grad(lambda p: value_net.apply(p, s.x)[0])(s.params.value)
+        delta = out.reward + hp.gamma * out.not_terminated * value_net.apply(s.params.value, out.x_final)[0] - v
+
+        def policy_objective(p):
+            dist = distribution(p, s.x)
+            return dist.log_prob(action) + hp.entropy_coef * jnp.sign(delta) * dist.entropy()
+
+        policy_grads = jax.grad(policy_objective)(s.params.policy)
+        policy, policy_opt, policy_step = obgd_step(s.params.policy, s.opt.policy, policy_grads, delta, out.done, hp.lr,
+                                                    hp.gamma, hp.lamda, hp.kappa_policy, cfg.adaptive)
+        value, value_opt, value_step = obgd_step(s.params.value, s.opt.value, value_grads, delta, out.done, hp.lr,
+                                                 hp.gamma, hp.lamda, hp.kappa_value, cfg.adaptive)
+        state = out.state._replace(params=ACParams(policy, value), opt=ACParams(policy_opt, value_opt))
+        return state, {"train_return": state.last_return, "td_error": jnp.abs(delta), "policy_step_size": policy_step,
+                       "value_step_size": value_step}
+
+    def act(params, x, key, deterministic=True):
+        dist = distribution(params.policy, x)
+        action = dist.mode() if deterministic else dist.sample(key)
+        return action if discrete else jnp.clip(action, -1.0, 1.0)
+
+    evaluate = make_stream_evaluate(cfg, env, num_eval_episodes,
+                                    lambda params, x: act(params, x, None, True))
+    return Agent(init, update, evaluate, act, int(total_timesteps), 1, env, policy_of=lambda s: (s.params, ()))
