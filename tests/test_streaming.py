@@ -130,3 +130,26 @@ def test_stream_ac_learns_cartpole_and_acts_in_bounds_on_pendulum():
     agent, params = result.agent, jax.tree.map(lambda x: x[0], result.state.agent_state.params)
     actions = agent.act(params, 10.0 * jax.random.normal(jax.random.PRNGKey(0), (64, 3)), jax.random.PRNGKey(1), False)
     assert actions.shape == (64, 1) and float(jnp.max(jnp.abs(actions))) <= 1.0
+
+
+def test_stream_sarsa_keeps_its_trace_through_exploration_and_learns_cartpole():
+    from jaxrl import train
+    from jaxrl.agents.stream import StreamQConfig, make_stream_q, stream_q_hparams
+    from jaxrl.envs import make
+
+    cfg = StreamQConfig(start_epsilon=0.5, end_epsilon=0.5)
+    agent = make_stream_q(cfg, make("CartPole-v1"), 100, sarsa=True)
+    hp = stream_q_hparams(cfg)
+    state = agent.init(jax.random.PRNGKey(0), hp)
+    update = jax.jit(agent.update)
+    explored = 0
+    for i in range(60):
+        played = int(state.action)
+        state, metrics = update(jax.random.PRNGKey(i), state, None, hp)
+        explored += int(metrics["nongreedy"])
+        zero = all(float(jnp.abs(e).sum()) == 0.0 for e in jax.tree.leaves(state.opt.trace))
+        assert zero == bool(metrics["trace_reset"]) and 0 <= played < 2  # reset = the episode ended, nothing else
+    assert explored > 0
+    result = train(algo="stream_sarsa", env="CartPole-v1", num_seeds=4, total_timesteps=50_000, num_chunks=5,
+                   eval_episodes=8, quiet=True)
+    assert np.median(result.summary["final_returns"]) > 200, result.summary["final_returns"]

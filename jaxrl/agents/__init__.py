@@ -1,6 +1,7 @@
 """Agents on the shared loop. ``ALGORITHMS`` maps ``--algo`` names to their builders."""
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 from jaxrl.agents.base import Agent
@@ -38,6 +39,8 @@ ALGORITHMS = {
     # streaming Q(lambda): one transition per update, ObGD, no replay (Elsayed et al. 2024)
     "stream_q": AlgorithmSpec(StreamQConfig, make_stream_q, stream_q_hparams, validate_stream_q),
     "stream_ac": AlgorithmSpec(StreamACConfig, make_stream_ac, stream_ac_hparams, validate_stream_ac),
+    "stream_sarsa": AlgorithmSpec(StreamQConfig, functools.partial(make_stream_q, sarsa=True), stream_q_hparams,
+                                  validate_stream_q),
     # a fresh agent trained by a meta-learned update rule (meta_train.py --objective lpg / ta_lpg)
     "lpg": AlgorithmSpec(LPGTrainConfig, make_lpg_from_config, lpg_train_hparams, validate_lpg),
 }

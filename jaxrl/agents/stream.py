@@ -107,6 +107,7 @@ class StreamState(NamedTuple):
     step: jax.Array
     episode_return: jax.Array
     last_return: jax.Array
+    action: jax.Array  # stream SARSA's action chosen for x (0 for the other agents)
 
 
 def stream_q_hparams(cfg: StreamQConfig) -> StreamQHParams:
@@ -122,7 +123,7 @@ def validate_stream_ac(cfg, env: Env, total_timesteps: int) -> str | None:
 
 def validate_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int) -> str | None:
     if not isinstance(env.action_space(env.default_params), Discrete):
-        return f"--algo: stream_q needs a discrete action space; {env.name} has continuous actions"
+        return f"--algo: stream Q(lambda) and SARSA(lambda) need discrete actions; {env.name} has continuous ones (use stream_ac)"
     return None
 
 
@@ -167,7 +168,7 @@ def init_stream(cfg, env, key, params, opt) -> StreamState:
     env_state, obs = env.reset(key, env.default_params)
     stats, x = observe(cfg, SampleMeanStd.create(obs.shape), obs)
     return StreamState(params, opt, env_state, x, stats, RewardScaler.create(), jnp.int32(0), jnp.float32(0.0),
-                       jnp.float32(0.0))
+                       jnp.float32(0.0), jnp.int32(0))
 
 
 def make_stream_evaluate(cfg, env, num_episodes: int, policy):
@@ -185,9 +186,22 @@ def make_stream_evaluate(cfg, env, num_episodes: int, policy):
     return evaluate
 
 
+def epsilon_greedy(key, q, epsilon):
+    """``(action, nongreedy)`` for action values ``q [A]``; a random draw of the greedy action counts as greedy."""
+    key_explore, key_action = jax.random.split(key)
+    greedy = jnp.argmax(q)
+    explore = jax.random.uniform(key_explore) < epsilon
+    action = jnp.where(explore, jax.random.randint(key_action, (), 0, q.shape[-1]), greedy)
+    return action, q[action] < q[greedy]
+
+
 def make_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int, num_eval_episodes: int = 16,
-                  deterministic_eval: bool = True) -> Agent:
-    """Stream Q(lambda) on a single ``env``: one update is one environment step (``total_timesteps`` updates)."""
+                  deterministic_eval: bool = True, sarsa: bool = False) -> Agent:
+    """Stream Q(lambda) on a single ``env``: one update is one environment step (``total_timesteps`` updates).
+
+    ``sarsa``: stream SARSA(lambda): the target bootstraps on the epsilon-greedy action chosen at the next state
+    (the one played next), and the trace is reset at episode ends only.
+    """
     problem = validate_stream_q(cfg, env, total_timesteps)
     if problem:
         raise ValueError(problem)
@@ -196,29 +210,47 @@ def make_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int, num_eval_e
     net = StreamNetwork(num_actions, tuple(cfg.hidden_sizes), cfg.sparsity, cfg.layer_norm)
     num_updates = int(total_timesteps)
 
+    def epsilon_at(step, hp):
+        return linear_schedule(hp.start_epsilon, hp.end_epsilon, hp.exploration_fraction * num_updates, step)
+
     def init(key, hp: StreamQHParams) -> StreamState:
-        key_net, key_env = jax.random.split(key)
+        key_net, key_env, key_action = jax.random.split(key, 3)
         params = net.init(key_net, jnp.zeros((obs_dim,)))
-        return init_stream(cfg, env, key_env, params, obgd_init(params))
+        state = init_stream(cfg, env, key_env, params, obgd_init(params))
+        if sarsa:
+            action, _ = epsilon_greedy(key_action, net.apply(params, state.x), epsilon_at(0, hp))
+            state = state._replace(action=action.astype(jnp.int32))
+        return state
 
     def update(key, s: StreamState, env_params, hp: StreamQHParams):
-        key_explore, key_action, key_env = jax.random.split(key, 3)
-        epsilon = linear_schedule(hp.start_epsilon, hp.end_epsilon, hp.exploration_fraction * num_updates, s.step)
+        key_policy, key_env, key_next = jax.random.split(key, 3)
+        epsilon = epsilon_at(s.step, hp)
         q = net.apply(s.params, s.x)  # [A]
-        greedy = jnp.argmax(q)
-        explore = jax.random.uniform(key_explore) < epsilon
-        action = jnp.where(explore, jax.random.randint(key_action, (), 0, num_actions), greedy)
-        nongreedy = q[action] < q[greedy]  # a random draw of the greedy action is a greedy action
+        if sarsa:
+            action, nongreedy = s.action, q[s.action] < jnp.max(q)
+        else:
+            action, nongreedy = epsilon_greedy(key_policy, q, epsilon)
         out = stream_env_step(cfg, env, s, action, key_env, env_params, hp.gamma)
-        next_q = jnp.max(net.apply(s.params, out.x_final))
+        q_final = net.apply(s.params, out.x_final)
+        if sarsa:
+            next_epsilon = epsilon_at(s.step + 1, hp)
+            action_final, _ = epsilon_greedy(key_next, q_final, next_epsilon)
+            next_q = q_final[action_final]
+            action_reset, _ = epsilon_greedy(key_next, net.apply(s.params, out.state.x), next_epsilon)
+            out = out._replace(state=out.state._replace(
+                action=jnp.where(out.done, action_reset, action_final).astype(jnp.int32)))
+            reset = out.done
+        else:
+            next_q = jnp.max(q_final)
+            reset = out.done | nongreedy
         delta = out.reward + hp.gamma * out.not_terminated * next_q - q[action]
         grads = jax.grad(lambda p: net.apply(p, s.x)[action])(s.params)
-        params, opt, step_size = obgd_step(s.params, s.opt, grads, delta, out.done | nongreedy, hp.lr, hp.gamma, hp.lamda,
-                                           hp.kappa, cfg.adaptive)
+        params, opt, step_size = obgd_step(s.params, s.opt, grads, delta, reset, hp.lr, hp.gamma, hp.lamda, hp.kappa,
+                                           cfg.adaptive)
         state = out.state._replace(params=params, opt=opt)
         return state, {"train_return": state.last_return, "td_error": jnp.abs(delta), "step_size": step_size,
                        "epsilon": epsilon, "nongreedy": nongreedy.astype(jnp.float32),
-                       "trace_reset": (out.done | nongreedy).astype(jnp.float32)}
+                       "trace_reset": reset.astype(jnp.float32)}
 
     def act(params, x, key, deterministic=True):
         del key, deterministic
