@@ -153,3 +153,13 @@ def test_stream_sarsa_keeps_its_trace_through_exploration_and_learns_cartpole():
     result = train(algo="stream_sarsa", env="CartPole-v1", num_seeds=4, total_timesteps=50_000, num_chunks=5,
                    eval_episodes=8, quiet=True)
     assert np.median(result.summary["final_returns"]) > 200, result.summary["final_returns"]
+
+
+def test_classic_trace_updates_sgd_and_adam_by_hand():
+    from jaxrl.streaming.obgd import trace_step
+
+    g = {"w": jnp.asarray([0.5, -1.0])}
+    p, state, _ = trace_step({"w": jnp.zeros(2)}, obgd_init({"w": jnp.zeros(2)}), g, 2.0, False, 0.1, rule="sgd", **HP)
+    np.testing.assert_allclose(p["w"], 0.1 * 2.0 * np.array([0.5, -1.0]), rtol=1e-6)  # no bound: 0.6 > ObGD's cap too
+    p, state, _ = trace_step({"w": jnp.zeros(2)}, obgd_init({"w": jnp.zeros(2)}), g, 2.0, False, 0.01, rule="adam", **HP)
+    np.testing.assert_allclose(p["w"], 0.01 * np.sign([0.5, -1.0]), rtol=1e-4)  # Adam's first step: lr * sign(delta e)

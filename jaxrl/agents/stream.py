@@ -34,8 +34,9 @@ from jaxrl.envs import Box, Discrete, make_vec_env
 from jaxrl.envs.core import Env
 from jaxrl.evaluation import evaluate_episodes
 from jaxrl.networks.distributions import Categorical, DiagGaussian
-from jaxrl.streaming import (ObGDState, RewardScaler, SampleMeanStd, normalize_sample, obgd_init, obgd_step, scale_reward,
+from jaxrl.streaming import (ObGDState, RewardScaler, SampleMeanStd, normalize_sample, obgd_init, scale_reward,
                              sparse_init)
+from jaxrl.streaming.obgd import RULES, trace_step
 from jaxrl.streaming.normalization import EPS
 from jaxrl.training.schedules import linear_schedule
 
@@ -68,7 +69,8 @@ class StreamQConfig:
     layer_norm: bool = option(True, "LayerNorm (no affine parameters) after every hidden layer")
     normalize_obs: bool = option(True, "normalise observations by the stream's running mean and standard deviation")
     scale_reward: bool = option(True, "divide rewards by the running standard deviation of the discounted return")
-    adaptive: bool = option(False, "AdaptiveObGD: traces divided by a running RMS of delta * e")
+    optimizer: str = option("obgd", "trace update: obgd, adaptive_obgd, or the stream barrier's classic sgd / adam "
+                            "(give those a small --lr)", choices=RULES)
     lr: float = option(1.0, "ObGD step size alpha", traced=True, positive=True)
     kappa: float = option(2.0, "ObGD's overshooting bound kappa", traced=True, positive=True)
     gamma: float = option(0.99, "discount factor", traced=True, minimum=0.0, maximum=1.0)
@@ -245,8 +247,8 @@ def make_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int, num_eval_e
             reset = out.done | nongreedy
         delta = out.reward + hp.gamma * out.not_terminated * next_q - q[action]
         grads = jax.grad(lambda p: net.apply(p, s.x)[action])(s.params)
-        params, opt, step_size = obgd_step(s.params, s.opt, grads, delta, reset, hp.lr, hp.gamma, hp.lamda, hp.kappa,
-                                           cfg.adaptive)
+        params, opt, step_size = trace_step(s.params, s.opt, grads, delta, reset, hp.lr, hp.gamma, hp.lamda, hp.kappa,
+                                            cfg.optimizer)
         state = out.state._replace(params=params, opt=opt)
         return state, {"train_return": state.last_return, "td_error": jnp.abs(delta), "step_size": step_size,
                        "epsilon": epsilon, "nongreedy": nongreedy.astype(jnp.float32),
@@ -270,7 +272,8 @@ class StreamACConfig:
     layer_norm: bool = option(True, "LayerNorm (no affine parameters) after every hidden layer")
     normalize_obs: bool = option(True, "normalise observations by the stream's running mean and standard deviation")
     scale_reward: bool = option(True, "divide rewards by the running standard deviation of the discounted return")
-    adaptive: bool = option(False, "AdaptiveObGD: traces divided by a running RMS of delta * e")
+    optimizer: str = option("obgd", "trace update: obgd, adaptive_obgd, or the stream barrier's classic sgd / adam "
+                            "(give those a small --lr)", choices=RULES)
     lr: float = option(1.0, "ObGD step size alpha of both networks", traced=True, positive=True)
     kappa_policy: float = option(3.0, "ObGD's overshooting bound of the policy", traced=True, positive=True)
     kappa_value: float = option(2.0, "ObGD's overshooting bound of the value", traced=True, positive=True)
@@ -333,10 +336,10 @@ def make_stream_ac(cfg: StreamACConfig, env: Env, total_timesteps: int, num_eval
             return dist.log_prob(action) + hp.entropy_coef * jnp.sign(delta) * dist.entropy()
 
         policy_grads = jax.grad(policy_objective)(s.params.policy)
-        policy, policy_opt, policy_step = obgd_step(s.params.policy, s.opt.policy, policy_grads, delta, out.done, hp.lr,
-                                                    hp.gamma, hp.lamda, hp.kappa_policy, cfg.adaptive)
-        value, value_opt, value_step = obgd_step(s.params.value, s.opt.value, value_grads, delta, out.done, hp.lr,
-                                                 hp.gamma, hp.lamda, hp.kappa_value, cfg.adaptive)
+        policy, policy_opt, policy_step = trace_step(s.params.policy, s.opt.policy, policy_grads, delta, out.done, hp.lr,
+                                                     hp.gamma, hp.lamda, hp.kappa_policy, cfg.optimizer)
+        value, value_opt, value_step = trace_step(s.params.value, s.opt.value, value_grads, delta, out.done, hp.lr,
+                                                  hp.gamma, hp.lamda, hp.kappa_value, cfg.optimizer)
         state = out.state._replace(params=ACParams(policy, value), opt=ACParams(policy_opt, value_opt))
         return state, {"train_return": state.last_return, "td_error": jnp.abs(delta), "policy_step_size": policy_step,
                        "value_step_size": value_step}

@@ -24,18 +24,43 @@ import jax
 import jax.numpy as jnp
 
 
+RULES = ("obgd", "adaptive_obgd", "sgd", "adam")
+
+
 class ObGDState(NamedTuple):
-    """Attributes: trace ``e`` and second moment ``v`` (zeros, unused by plain ObGD), both like the parameters;
-    ``count`` int32 steps taken (the adaptive variant's bias correction)."""
+    """Attributes: trace ``e``, second moment ``v`` and first moment ``m`` (zeros where a rule does not use them),
+    like the parameters; ``count`` int32 steps taken (bias corrections)."""
 
     trace: Any
     v: Any
     count: jax.Array
+    m: Any = ()
 
 
 def obgd_init(params) -> ObGDState:
     zeros = jax.tree.map(jnp.zeros_like, params)
-    return ObGDState(zeros, zeros, jnp.zeros((), jnp.int32))
+    return ObGDState(zeros, zeros, jnp.zeros((), jnp.int32), zeros)
+
+
+def trace_step(params, state: ObGDState, grads, delta, reset, lr, gamma, lamda, kappa, rule: str = "obgd"):
+    """One step of the trace update ``rule`` (static): ``obgd`` / ``adaptive_obgd`` (:func:`obgd_step`), or the
+    classic streaming updates the paper's "stream barrier" compares against: ``sgd`` (``theta += lr delta e``, no
+    bound) and ``adam`` (Adam on ``-delta e`` as the gradient, beta 0.9 / 0.999). Returns ``(params, state, step)``."""
+    if rule in ("obgd", "adaptive_obgd"):
+        return obgd_step(params, state, grads, delta, reset, lr, gamma, lamda, kappa, adaptive=rule == "adaptive_obgd")
+    count = state.count + 1
+    trace = jax.tree.map(lambda e, g: gamma * lamda * e + g, state.trace, grads)
+    m, v = state.m, state.v
+    if rule == "sgd":
+        params = jax.tree.map(lambda p, e: p + lr * delta * e, params, trace)
+    else:
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        m = jax.tree.map(lambda m, e: b1 * m - (1 - b1) * delta * e, state.m, trace)
+        v = jax.tree.map(lambda v, e: b2 * v + (1 - b2) * (delta * e) ** 2, state.v, trace)
+        c1, c2 = 1.0 - b1 ** count.astype(jnp.float32), 1.0 - b2 ** count.astype(jnp.float32)
+        params = jax.tree.map(lambda p, m, v: p - lr * (m / c1) / (jnp.sqrt(v / c2) + eps), params, m, v)
+    trace = jax.tree.map(lambda e: jnp.where(reset, jnp.zeros_like(e), e), trace)
+    return params, ObGDState(trace, v, count, m), jnp.asarray(lr, jnp.float32)
 
 
 def obgd_step(params, state: ObGDState, grads, delta, reset, lr, gamma, lamda, kappa, adaptive: bool = False,
@@ -64,4 +89,4 @@ def obgd_step(params, state: ObGDState, grads, delta, reset, lr, gamma, lamda, k
     step_size = lr / jnp.maximum(bound, 1.0)
     params = jax.tree.map(lambda p, e, s: p + step_size * delta * e * s, params, trace, scale)
     trace = jax.tree.map(lambda e: jnp.where(reset, jnp.zeros_like(e), e), trace)
-    return params, ObGDState(trace, v, count), step_size
+    return params, ObGDState(trace, v, count, state.m), step_size
