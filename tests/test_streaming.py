@@ -163,3 +163,18 @@ def test_classic_trace_updates_sgd_and_adam_by_hand():
     np.testing.assert_allclose(p["w"], 0.1 * 2.0 * np.array([0.5, -1.0]), rtol=1e-6)  # no bound: 0.6 > ObGD's cap too
     p, state, _ = trace_step({"w": jnp.zeros(2)}, obgd_init({"w": jnp.zeros(2)}), g, 2.0, False, 0.01, rule="adam", **HP)
     np.testing.assert_allclose(p["w"], 0.01 * np.sign([0.5, -1.0]), rtol=1e-4)  # Adam's first step: lr * sign(delta e)
+
+
+def test_saved_stream_policy_normalises_with_the_streams_statistics(tmp_path):
+    from jaxrl import train
+    from jaxrl.io import load_policy
+
+    result = train(algo="stream_q", env="CartPole-v1", num_seeds=1, total_timesteps=500, num_chunks=1, eval_episodes=1,
+                   quiet=True, out_dir=str(tmp_path / "sq"))
+    policy = load_policy(tmp_path / "sq")
+    state = jax.tree.map(lambda x: x[0], result.state.agent_state)
+    z = jnp.clip(jax.random.normal(jax.random.PRNGKey(0), (32, 4)), -3, 3)  # inside load_policy's +-10 clip
+    obs = state.obs_stats.mean + z * jnp.sqrt(state.obs_stats.var + 1e-8)
+    x = (obs - state.obs_stats.mean) / jnp.sqrt(state.obs_stats.var + 1e-8)
+    np.testing.assert_array_equal(policy(obs), result.agent.act(state.params, x, None))
+    assert int(state.obs_stats.count) > 500  # every final and reset observation counted

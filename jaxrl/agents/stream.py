@@ -32,6 +32,7 @@ from jaxrl.agents.base import Agent
 from jaxrl.config import option
 from jaxrl.envs import Box, Discrete, make_vec_env
 from jaxrl.envs.core import Env
+from jaxrl.envs.wrappers import NormalizeState, RunningMeanStd
 from jaxrl.evaluation import evaluate_episodes
 from jaxrl.networks.distributions import Categorical, DiagGaussian
 from jaxrl.streaming import (ObGDState, RewardScaler, SampleMeanStd, normalize_sample, obgd_init, scale_reward,
@@ -173,6 +174,20 @@ def init_stream(cfg, env, key, params, opt) -> StreamState:
                        jnp.float32(0.0), jnp.int32(0))
 
 
+def stream_policy_of(cfg):
+    """``state -> (params, env_state)`` for saved policies: the stream's observation statistics as a
+    ``NormalizeState``, where ``load_policy`` finds them (it clips the normalised observation at +-10, which the
+    stream's own normalisation does not)."""
+
+    def policy_of(s: StreamState):
+        if not cfg.normalize_obs:
+            return s.params, ()
+        stats = s.obs_stats
+        return s.params, NormalizeState((), RunningMeanStd(stats.mean, stats.var, stats.count))
+
+    return policy_of
+
+
 def make_stream_evaluate(cfg, env, num_episodes: int, policy):
     """``evaluate(key, state, env_params, hp)``: ``policy(params, x [E, obs_dim]) -> actions`` played on observations
     normalised with the stream's statistics, frozen."""
@@ -260,7 +275,7 @@ def make_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int, num_eval_e
 
     evaluate = make_stream_evaluate(cfg, env, num_eval_episodes, lambda params, x: act(params, x, None))
 
-    return Agent(init, update, evaluate, act, num_updates, 1, env, policy_of=lambda s: (s.params, ()))
+    return Agent(init, update, evaluate, act, num_updates, 1, env, policy_of=stream_policy_of(cfg))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,4 +366,4 @@ def make_stream_ac(cfg: StreamACConfig, env: Env, total_timesteps: int, num_eval
 
     evaluate = make_stream_evaluate(cfg, env, num_eval_episodes,
                                     lambda params, x: act(params, x, None, True))
-    return Agent(init, update, evaluate, act, int(total_timesteps), 1, env, policy_of=lambda s: (s.params, ()))
+    return Agent(init, update, evaluate, act, int(total_timesteps), 1, env, policy_of=stream_policy_of(cfg))
