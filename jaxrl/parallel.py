@@ -211,6 +211,12 @@ def to_host(tree):
     return jax.tree.map(gather, tree)
 
 
+def first_seed_to_host(tree):
+    """Seed 0's slice of every leaf ``[S, ...]``, on the host as ``[1, ...]`` (figures of seed 0 need no other
+    seed's copy). A collective in a multi-process run: every process calls it."""
+    return to_host(jax.tree.map(lambda x: x[:1], tree))
+
+
 def is_primary() -> bool:
     """True on the process that writes run directories, checkpoints and progress (process 0)."""
     return jax.process_index() == 0

@@ -24,7 +24,7 @@ import numpy as np
 
 from jaxrl.config import ConfigError, option
 from jaxrl.io.plots import plot_archive, plot_qd_curves
-from jaxrl.parallel import to_host
+from jaxrl.parallel import first_seed_to_host
 from jaxrl.programs.driver import Built, entries, program_from_module
 from jaxrl.qd.repertoire import cell_indices, qd_metrics
 from jaxrl.qd.search import (GRADIENT_EMITTERS, OFFSPRING_KINDS, QDConfig, distillation_scores, distilled_policy,
@@ -122,8 +122,9 @@ def title(cfg) -> str:
     return f"{cfg.qd.emitter} on {cfg.problem.task}"
 
 
-def seed_zero(states_or_state):
-    return jax.tree.map(lambda x: np.asarray(x[0]), to_host(states_or_state))
+def seed_zero(tree):
+    """Seed 0's slice of ``tree`` (leaves ``[S, ...]``) on the host, leaves ``[...]``; a collective (every process)."""
+    return jax.tree.map(lambda x: np.asarray(x[0]), first_seed_to_host(tree))
 
 
 def draw_archive(ctx, repertoire, path, label: str) -> None:
@@ -134,10 +135,13 @@ def draw_archive(ctx, repertoire, path, label: str) -> None:
 
 
 def on_chunk(ctx, chunks_done: int, states, eval_returns, checkpointed: bool) -> None:
-    """At every checkpoint, seed 0's repertoire as ``archives/chunk_NNN.png``."""
-    if not checkpointed or ctx.run_dir is None:
+    """At every checkpoint, seed 0's repertoire as ``archives/chunk_NNN.png`` (gathered on every process, drawn where the
+    run writes)."""
+    if not checkpointed:
         return
-    repertoire = seed_zero(states[0].agent_state.repertoire)
+    repertoire = seed_zero(states[0].agent_state.repertoire)  # seed 0 is in the first batch
+    if ctx.run_dir is None:
+        return
     (ctx.run_dir.path / "archives").mkdir(exist_ok=True)
     draw_archive(ctx, repertoire, ctx.run_dir.path / "archives" / f"chunk_{chunks_done:03d}.png",
                  f"after chunk {chunks_done}")
@@ -184,9 +188,9 @@ def summary(ctx, history: dict, state) -> dict:
 
 
 def artifacts(ctx, state) -> None:
-    if ctx.run_dir is None:
-        return
-    draw_archive(ctx, seed_zero(state.agent_state.repertoire), ctx.run_dir.path / "archive.png", "final")
+    repertoire = seed_zero(state.agent_state.repertoire)  # every process takes part in the gather
+    if ctx.run_dir is not None:
+        draw_archive(ctx, repertoire, ctx.run_dir.path / "archive.png", "final")
 
 
 def select_policy(run, agent_state, cell: int | None = None, descriptor=None, distilled=None):

@@ -32,7 +32,7 @@ from jaxrl.curricula.level_model import make_interpolator
 from jaxrl.envs.levels.spaces import HELD_OUT_SETS, LEVEL_SPACES
 from jaxrl.evaluation.rollout import play_levels
 from jaxrl.io.images import image_grid, level_at, level_grid, plot_solve_rates, save_buffer_levels, save_image
-from jaxrl.parallel import to_host
+from jaxrl.parallel import first_seed_to_host
 from jaxrl.programs.driver import Built, entries, program_from_module
 from jaxrl.programs.level_model import dataset_levels, load_or_build
 from jaxrl.training.loop import make_runner
@@ -206,12 +206,6 @@ def figures(ctx, curves: dict) -> None:
     num = len(jax.tree.leaves(extra["eval_levels"])[0])  # the space's own set (extended sets differ in size)
     save_image(ctx.run_dir.path / "held_out_levels.png",
                level_grid(extra["eval_levels"], num, columns=num, render=extra["space"].render), " | ".join(extra["names"][:num]))
-
-
-def first_seed_to_host(tree):
-    """Seed 0's slice of every leaf ``[S, ...]``, on the host as ``[1, ...]`` (the images show seed 0 only; every
-    seed's level buffer would be megabytes more per copy). A collective in a multi-process run."""
-    return to_host(jax.tree.map(lambda x: x[:1], tree))
 
 
 def on_chunk(ctx, chunks_done: int, states, eval_returns, checkpointed: bool) -> None:
