@@ -62,8 +62,8 @@ class StreamNetwork(nn.Module):
 
 
 @dataclasses.dataclass(frozen=True)
-class StreamQConfig:
-    """Stream Q(lambda) options (the reference's defaults). Traced ones can be swept."""
+class StreamOptions:
+    """What every streaming agent has: the network, the stream's statistics, the trace update and its step."""
 
     hidden_sizes: tuple = option((32, 32), "hidden layer sizes")
     sparsity: float = option(0.9, "fraction of each unit's inputs initialised to zero", minimum=0.0, maximum=0.99)
@@ -73,9 +73,15 @@ class StreamQConfig:
     optimizer: str = option("obgd", "trace update: obgd, adaptive_obgd, or the stream barrier's classic sgd / adam "
                             "(give those a small --lr)", choices=RULES)
     lr: float = option(1.0, "ObGD step size alpha", traced=True, positive=True)
-    kappa: float = option(2.0, "ObGD's overshooting bound kappa", traced=True, positive=True)
     gamma: float = option(0.99, "discount factor", traced=True, minimum=0.0, maximum=1.0)
     lamda: float = option(0.8, "trace decay lambda", traced=True, minimum=0.0, maximum=1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamQConfig(StreamOptions):
+    """Stream Q(lambda) / SARSA(lambda) options (the reference's defaults). Traced ones can be swept."""
+
+    kappa: float = option(2.0, "ObGD's overshooting bound kappa", traced=True, positive=True)
     start_epsilon: float = option(1.0, "exploration epsilon at the start", traced=True, minimum=0.0, maximum=1.0)
     end_epsilon: float = option(0.01, "exploration epsilon after the decay", traced=True, minimum=0.0, maximum=1.0)
     exploration_fraction: float = option(0.1, "fraction of the steps over which epsilon decays linearly", traced=True,
@@ -279,21 +285,12 @@ def make_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int, num_eval_e
 
 
 @dataclasses.dataclass(frozen=True)
-class StreamACConfig:
-    """Stream AC(lambda) options (the reference's defaults). Traced ones can be swept."""
+class StreamACConfig(StreamOptions):
+    """Stream AC(lambda) options (the reference's defaults; ``lr`` steps both networks). Traced ones can be swept."""
 
     hidden_sizes: tuple = option((128, 128), "hidden layer sizes of the policy and the value network")
-    sparsity: float = option(0.9, "fraction of each unit's inputs initialised to zero", minimum=0.0, maximum=0.99)
-    layer_norm: bool = option(True, "LayerNorm (no affine parameters) after every hidden layer")
-    normalize_obs: bool = option(True, "normalise observations by the stream's running mean and standard deviation")
-    scale_reward: bool = option(True, "divide rewards by the running standard deviation of the discounted return")
-    optimizer: str = option("obgd", "trace update: obgd, adaptive_obgd, or the stream barrier's classic sgd / adam "
-                            "(give those a small --lr)", choices=RULES)
-    lr: float = option(1.0, "ObGD step size alpha of both networks", traced=True, positive=True)
     kappa_policy: float = option(3.0, "ObGD's overshooting bound of the policy", traced=True, positive=True)
     kappa_value: float = option(2.0, "ObGD's overshooting bound of the value", traced=True, positive=True)
-    gamma: float = option(0.99, "discount factor", traced=True, minimum=0.0, maximum=1.0)
-    lamda: float = option(0.8, "trace decay lambda", traced=True, minimum=0.0, maximum=1.0)
     entropy_coef: float = option(0.01, "entropy bonus, signed by the TD error", traced=True, minimum=0.0)
 
 
