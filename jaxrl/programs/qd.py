@@ -32,6 +32,7 @@ from jaxrl.qd.search import (GRADIENT_EMITTERS, OFFSPRING_KINDS, QDConfig, disti
 from jaxrl.qd.tasks import QD_TASKS, make_task
 from jaxrl.training.loop import make_runner
 
+CURVE_METRICS = ("qd_score", "coverage", "max_fitness", "mean_fitness")  # per iteration: rows, curves, summary
 DESCRIPTOR_NAMES = {"position": ("final x", "final y"), "torso_xy": ("final x", "final y"),
                     "feet_contact": ("foot contact proportion", "second foot contact proportion")}
 
@@ -85,7 +86,7 @@ def build(cfg) -> Built:
 
 def update_fields(ctx, metrics: dict) -> dict:
     """One grid point's row: seed means of the repertoire's metrics and of the emitter's."""
-    names = ["qd_score", "coverage", "max_fitness", "mean_fitness", *(f"added_{k}" for k in OFFSPRING_KINDS)]
+    names = [*CURVE_METRICS, *(f"added_{k}" for k in OFFSPRING_KINDS)]
     names += [k for k in ("critic_loss", "actor_loss") if k in metrics]
     row = {name: float(np.mean(metrics[name])) for name in names}
     row["evaluations"] = int(np.asarray(metrics["evaluations"]).reshape(-1)[0])
@@ -109,7 +110,7 @@ def curves(ctx, history: dict) -> dict:
     n = history["qd_score"].shape[0]
     batch = ctx.cfg.qd.batch_size
     return dict(iteration=np.arange(n) + 1, evaluations=(np.arange(n) + 2) * batch,
-                **{k: history[k] for k in ("qd_score", "coverage", "max_fitness", "mean_fitness")},
+                **{k: history[k] for k in CURVE_METRICS},
                 eval_returns=history["eval_returns"])
 
 
@@ -147,13 +148,6 @@ def on_chunk(ctx, chunks_done: int, states, eval_returns, checkpointed: bool) ->
                  f"after chunk {chunks_done}")
 
 
-def final_metrics(ctx, state) -> dict:
-    """Per-seed metrics of the final repertoires (``[M]`` each), recomputed from the state."""
-    task = ctx.built.extra["pieces"].task
-    m = jax.jit(jax.vmap(lambda r: qd_metrics(r, task.fitness_offset)))(state.agent_state.repertoire)
-    return {k: np.asarray(v) for k, v in m._asdict().items()}
-
-
 def distilled_metrics(ctx, state) -> dict:
     """DCG-ME: per-seed metrics of the repertoire the distilled actor fills, conditioned on every centroid."""
     pieces = ctx.built.extra["pieces"]
@@ -170,12 +164,12 @@ def distilled_metrics(ctx, state) -> dict:
 
 def summary(ctx, history: dict, state) -> dict:
     cfg, pieces = ctx.cfg, ctx.built.extra["pieces"]
-    final = final_metrics(ctx, state)
+    final = {name: history[name][-1].reshape(-1) for name in CURVE_METRICS}  # the last iteration's, per member [M]
     out = {"task": cfg.problem.task, "emitter": cfg.qd.emitter, "archive": cfg.qd.archive, "cells": cfg.qd.cells,
            "fitness_offset": pieces.task.fitness_offset, "episode_length": pieces.task.episode_length,
            "batch": pieces.split._asdict(), "evaluations_per_seed": int(np.asarray(state.agent_state.evaluations)[0]),
            "resolved": {k: getattr(resolved(cfg.qd), k) for k in ("critic_steps", "pg_steps", "critic_batch_size")}}
-    for name in ("qd_score", "coverage", "max_fitness", "mean_fitness"):
+    for name in CURVE_METRICS:
         out[name] = float(np.mean(final[name]))
         out[f"{name}_per_seed"] = [float(x) for x in final[name]]
     if cfg.qd.emitter == "dcg_me":
@@ -236,6 +230,6 @@ def default_out_dir(cfg) -> str:
 
 PROGRAM = program_from_module(
     __name__, name="qd", description="Quality-diversity search (MAP-Elites, PGA-ME, DCG-ME): the whole loop in one "
-    "compiled program.", step_name="iteration", curve_metrics=("qd_score", "coverage", "max_fitness", "mean_fitness"),
+    "compiled program.", step_name="iteration", curve_metrics=CURVE_METRICS,
     guard_metrics=None, run_defaults={"num_chunks": 10, "eval_episodes": 4})
 qd, resolve, run, main = entries(PROGRAM)
