@@ -178,3 +178,46 @@ def test_saved_stream_policy_normalises_with_the_streams_statistics(tmp_path):
     x = (obs - state.obs_stats.mean) / jnp.sqrt(state.obs_stats.var + 1e-8)
     np.testing.assert_array_equal(policy(obs), result.agent.act(state.params, x, None))
     assert int(state.obs_stats.count) > 500  # every final and reset observation counted
+
+
+def test_conv_torso_is_the_papers_minatar_network_and_auto_picks_it_for_images():
+    from jaxrl import envs
+    from jaxrl.agents.stream import StreamNetwork, StreamQConfig, stream_network, validate_stream_q
+
+    env = envs.make("Breakout-MinAtar")
+    assert envs.unflattened_observation_shape(env) == (10, 10, 4)
+    net = stream_network(StreamQConfig(hidden_sizes=(128,)), env, 3)
+    assert net.image_shape == (10, 10, 4)
+    assert stream_network(StreamQConfig(torso="mlp"), env, 3).image_shape is None
+    assert stream_network(StreamQConfig(), envs.make("CartPole-v1"), 2).image_shape is None
+    flat = jax.random.normal(jax.random.PRNGKey(0), (5, 400))
+    params = net.init(jax.random.PRNGKey(1), flat[0])
+    conv = params["params"]["PatchConv_0"]["kernel"]
+    assert conv.shape == (3, 3, 4, 16)
+    assert params["params"]["Dense_0"]["kernel"].shape == (8 * 8 * 16, 128)  # the reference's Linear(1024, 128)
+    # 90% of each output channel's 36 inputs are zero: ceil(0.9 * 36) = 33.
+    np.testing.assert_array_equal((conv.reshape(36, 16) == 0).sum(0), 33)
+    # One observation or a batch give the same values; the batch is not mixed inside LayerNorm.
+    batched = net.apply(params, flat)
+    single = jnp.stack([net.apply(params, row) for row in flat])
+    np.testing.assert_allclose(batched, single, rtol=1e-5, atol=1e-6)
+    # LayerNorm normalises the whole conv map (the reference's F.layer_norm(x, x.size())).
+    _, inter = net.apply(params, flat[0], capture_intermediates=True)
+    ln = inter["intermediates"]["LayerNorm_0"]["__call__"][0]
+    assert ln.shape == (1, 8, 8, 16)
+    assert float(ln.mean()) == pytest.approx(0.0, abs=1e-5) and float(ln.std()) == pytest.approx(1.0, abs=1e-3)
+    assert "conv needs image observations" in validate_stream_q(StreamQConfig(torso="conv"), envs.make("CartPole-v1"), 10)
+    assert StreamNetwork(2, (8,)).image_shape is None
+
+
+def test_patch_conv_is_a_valid_3x3_convolution():
+    import flax.linen as nn
+
+    from jaxrl.agents.stream import PatchConv
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 10, 10, 4))
+    params = PatchConv(16, 0.5).init(jax.random.PRNGKey(1), x)
+    kernel, bias = params["params"]["kernel"], params["params"]["bias"]
+    reference = nn.Conv(16, (3, 3), padding="VALID").apply({"params": {"kernel": kernel, "bias": bias + 0.3}}, x)
+    ours = PatchConv(16, 0.5).apply({"params": {"kernel": kernel, "bias": bias + 0.3}}, x)
+    np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-5)

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from jaxrl.agents.base import Agent
 from jaxrl.config import option
-from jaxrl.envs import Box, Discrete, make_vec_env
+from jaxrl.envs import Box, Discrete, make_vec_env, unflattened_observation_shape
 from jaxrl.envs.core import Env
 from jaxrl.envs.wrappers import NormalizeState, RunningMeanStd
 from jaxrl.evaluation import evaluate_episodes
@@ -42,17 +42,56 @@ from jaxrl.streaming.normalization import EPS
 from jaxrl.training.schedules import linear_schedule
 
 
+TORSOS = ("auto", "mlp", "conv")
+CONV_CHANNELS = 16  # the reference's MinAtar torso: Conv2d(C, 16, 3, stride 1)
+
+
+class PatchConv(nn.Module):
+    """``x [N, H, W, C] -> [N, H-2, W-2, features]``: a 3 x 3 valid convolution (stride 1) written as one matmul of the
+    ``[N, H-2, W-2, 9 C]`` patches with the ``[3, 3, C, features]`` kernel (sparse init, zero bias).
+
+    The same function as ``nn.Conv(features, (3, 3), padding="VALID")`` (tested), but on XLA:CPU a batched matmul:
+    vmapped over seeds, each with its own kernel, a convolution becomes a grouped convolution that XLA:CPU runs
+    several times slower than the matmul.
+    """
+
+    features: int
+    sparsity: float = 0.9
+
+    @nn.compact
+    def __call__(self, x):
+        height, width, channels = x.shape[-3:]
+        kernel = self.param("kernel", sparse_init(self.sparsity), (3, 3, channels, self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        patches = jnp.concatenate([x[..., i:i + height - 2, j:j + width - 2, :] for i in range(3) for j in range(3)],
+                                  axis=-1)  # [N, H-2, W-2, 9 C] in the kernel's (i, j, c) order
+        return patches @ kernel.reshape(9 * channels, self.features) + bias
+
+
 class StreamNetwork(nn.Module):
     """``x [..., in] -> [..., out_dim]``: Dense (sparse init) -> LayerNorm without scale or bias -> leaky ReLU per
-    hidden layer, then a sparse-initialised output layer (zero biases)."""
+    hidden layer, then a sparse-initialised output layer (zero biases).
+
+    ``image_shape`` ``(H, W, C)``: the flat ``x`` is un-flattened and first goes through the paper's MinAtar torso,
+    a 3 x 3 valid convolution with 16 channels (sparse init), LayerNorm over all of its ``[H-2, W-2, 16]`` features
+    (the reference normalises the whole map) and leaky ReLU, flattened.
+    """
 
     out_dim: int
     hidden_sizes: Sequence[int] = (32, 32)
     sparsity: float = 0.9
     layer_norm: bool = True
+    image_shape: tuple | None = None
 
     @nn.compact
     def __call__(self, x):
+        if self.image_shape is not None:
+            batch = x.shape[:-1]
+            x = x.reshape((-1,) + tuple(self.image_shape))
+            x = PatchConv(CONV_CHANNELS, self.sparsity)(x)
+            if self.layer_norm:
+                x = nn.LayerNorm(use_bias=False, use_scale=False, reduction_axes=(-3, -2, -1))(x)
+            x = nn.leaky_relu(x).reshape(batch + (-1,))
         for size in self.hidden_sizes:
             x = nn.Dense(size, kernel_init=sparse_init(self.sparsity))(x)
             if self.layer_norm:
@@ -61,11 +100,22 @@ class StreamNetwork(nn.Module):
         return nn.Dense(self.out_dim, kernel_init=sparse_init(self.sparsity))(x)
 
 
+def stream_network(cfg, env: Env, out_dim: int) -> StreamNetwork:
+    """The network ``cfg`` asks for on ``env``: ``--torso auto`` is the conv torso for image observations (MinAtar's
+    ``[10, 10, C]``) and the MLP otherwise."""
+    shape = unflattened_observation_shape(env)
+    image = len(shape) == 3 if cfg.torso == "auto" else cfg.torso == "conv"
+    return StreamNetwork(out_dim, tuple(cfg.hidden_sizes), cfg.sparsity, cfg.layer_norm,
+                         tuple(shape) if image else None)
+
+
 @dataclasses.dataclass(frozen=True)
 class StreamOptions:
     """What every streaming agent has: the network, the stream's statistics, the trace update and its step."""
 
-    hidden_sizes: tuple = option((32, 32), "hidden layer sizes")
+    hidden_sizes: tuple = option((32, 32), "hidden layer sizes (after the conv torso, if there is one)")
+    torso: str = option("auto", "auto (the conv torso for image observations such as MinAtar's, else mlp), mlp, or "
+                        "conv: the paper's 3x3 convolution with 16 channels before the hidden layers", choices=TORSOS)
     sparsity: float = option(0.9, "fraction of each unit's inputs initialised to zero", minimum=0.0, maximum=0.99)
     layer_norm: bool = option(True, "LayerNorm (no affine parameters) after every hidden layer")
     normalize_obs: bool = option(True, "normalise observations by the stream's running mean and standard deviation")
@@ -123,17 +173,24 @@ def stream_q_hparams(cfg: StreamQConfig) -> StreamQHParams:
     return StreamQHParams(*(jnp.float32(getattr(cfg, f)) for f in StreamQHParams._fields))
 
 
+def validate_torso(cfg, env: Env) -> str | None:
+    shape = unflattened_observation_shape(env)
+    if cfg.torso == "conv" and (len(shape) != 3 or min(shape[:2]) < 3):
+        return f"--torso: conv needs image observations [H >= 3, W >= 3, C]; {env.name} has shape {list(shape)} (use mlp)"
+    return None
+
+
 def validate_stream_ac(cfg, env: Env, total_timesteps: int) -> str | None:
     space = env.action_space(env.default_params)
     if not isinstance(space, (Discrete, Box)):
         return f"--algo: stream_ac needs discrete or box actions; {env.name} has {type(space).__name__}"
-    return None
+    return validate_torso(cfg, env)
 
 
 def validate_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int) -> str | None:
     if not isinstance(env.action_space(env.default_params), Discrete):
         return f"--algo: stream Q(lambda) and SARSA(lambda) need discrete actions; {env.name} has continuous ones (use stream_ac)"
-    return None
+    return validate_torso(cfg, env)
 
 
 def observe(cfg, stats: SampleMeanStd, obs):
@@ -230,7 +287,7 @@ def make_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int, num_eval_e
         raise ValueError(problem)
     num_actions = env.action_space(env.default_params).n
     obs_dim = env.observation_space(env.default_params).shape[0]
-    net = StreamNetwork(num_actions, tuple(cfg.hidden_sizes), cfg.sparsity, cfg.layer_norm)
+    net = stream_network(cfg, env, num_actions)
     num_updates = int(total_timesteps)
 
     def epsilon_at(step, hp):
@@ -248,26 +305,29 @@ def make_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int, num_eval_e
     def update(key, s: StreamState, env_params, hp: StreamQHParams):
         key_policy, key_env, key_next = jax.random.split(key, 3)
         epsilon = epsilon_at(s.step, hp)
-        q = net.apply(s.params, s.x)  # [A]
+        # One forward pass gives Q(s, .) and, pulled back along the taken action, grad Q(s, a).
+        q, pull_back = jax.vjp(lambda p: net.apply(p, s.x), s.params)  # [A]
         if sarsa:
             action, nongreedy = s.action, q[s.action] < jnp.max(q)
         else:
             action, nongreedy = epsilon_greedy(key_policy, q, epsilon)
         out = stream_env_step(cfg, env, s, action, key_env, env_params, hp.gamma)
-        q_final = net.apply(s.params, out.x_final)
         if sarsa:
+            # Q at the final observation (the target) and at the reset one (the next action after an episode's end),
+            # in one pass.
+            q_final, q_reset = net.apply(s.params, jnp.stack([out.x_final, out.state.x]))
             next_epsilon = epsilon_at(s.step + 1, hp)
             action_final, _ = epsilon_greedy(key_next, q_final, next_epsilon)
             next_q = q_final[action_final]
-            action_reset, _ = epsilon_greedy(key_next, net.apply(s.params, out.state.x), next_epsilon)
+            action_reset, _ = epsilon_greedy(key_next, q_reset, next_epsilon)
             out = out._replace(state=out.state._replace(
                 action=jnp.where(out.done, action_reset, action_final).astype(jnp.int32)))
             reset = out.done
         else:
-            next_q = jnp.max(q_final)
+            next_q = jnp.max(net.apply(s.params, out.x_final))
             reset = out.done | nongreedy
         delta = out.reward + hp.gamma * out.not_terminated * next_q - q[action]
-        grads = jax.grad(lambda p: net.apply(p, s.x)[action])(s.params)
+        (grads,) = pull_back(jax.nn.one_hot(action, q.shape[-1], dtype=q.dtype))
         params, opt, step_size = trace_step(s.params, s.opt, grads, delta, reset, hp.lr, hp.gamma, hp.lamda, hp.kappa,
                                             cfg.optimizer)
         state = out.state._replace(params=params, opt=opt)
@@ -319,12 +379,10 @@ def make_stream_ac(cfg: StreamACConfig, env: Env, total_timesteps: int, num_eval
     discrete = isinstance(space, Discrete)
     action_dim = space.n if discrete else int(space.shape[0])
     obs_dim = env.observation_space(env.default_params).shape[0]
-    policy_net = StreamNetwork(action_dim if discrete else 2 * action_dim, tuple(cfg.hidden_sizes), cfg.sparsity,
-                               cfg.layer_norm)
-    value_net = StreamNetwork(1, tuple(cfg.hidden_sizes), cfg.sparsity, cfg.layer_norm)
+    policy_net = stream_network(cfg, env, action_dim if discrete else 2 * action_dim)
+    value_net = stream_network(cfg, env, 1)
 
-    def distribution(policy_params, x):
-        out = policy_net.apply(policy_params, x)
+    def distribution_of(out):
         if discrete:
             return Categorical(out)
         mu, pre_std = jnp.split(out, 2, axis=-1)
@@ -337,17 +395,22 @@ def make_stream_ac(cfg: StreamACConfig, env: Env, total_timesteps: int, num_eval
 
     def update(key, s: StreamState, env_params, hp: StreamACHParams):
         key_action, key_env = jax.random.split(key)
-        action = distribution(s.params.policy, s.x).sample(key_action)
+        # One policy pass gives the distribution to sample from and, pulled back, the gradient of the objective;
+        # one value pass over [x, x_final] gives v(x), its gradient and the bootstrap v(x_final).
+        policy_out, policy_pull_back = jax.vjp(lambda p: policy_net.apply(p, s.x), s.params.policy)
+        action = distribution_of(policy_out).sample(key_action)
         env_action = action if discrete else jnp.clip(action, -1.0, 1.0)
         out = stream_env_step(cfg, env, s, env_action, key_env, env_params, hp.gamma)
-        v, value_grads = jax.value_and_grad(lambda p: value_net.apply(p, s.x)[0])(s.params.value)
-        delta = out.reward + hp.gamma * out.not_terminated * value_net.apply(s.params.value, out.x_final)[0] - v
+        values, value_pull_back = jax.vjp(lambda p: value_net.apply(p, jnp.stack([s.x, out.x_final]))[:, 0],
+                                          s.params.value)
+        (value_grads,) = value_pull_back(jnp.asarray([1.0, 0.0], values.dtype))
+        delta = out.reward + hp.gamma * out.not_terminated * values[1] - values[0]
 
-        def policy_objective(p):
-            dist = distribution(p, s.x)
+        def policy_objective(policy_out):
+            dist = distribution_of(policy_out)
             return dist.log_prob(action) + hp.entropy_coef * jnp.sign(delta) * dist.entropy()
 
-        policy_grads = jax.grad(policy_objective)(s.params.policy)
+        (policy_grads,) = policy_pull_back(jax.grad(policy_objective)(policy_out))
         policy, policy_opt, policy_step = trace_step(s.params.policy, s.opt.policy, policy_grads, delta, out.done, hp.lr,
                                                      hp.gamma, hp.lamda, hp.kappa_policy, cfg.optimizer)
         value, value_opt, value_step = trace_step(s.params.value, s.opt.value, value_grads, delta, out.done, hp.lr,
@@ -357,7 +420,7 @@ def make_stream_ac(cfg: StreamACConfig, env: Env, total_timesteps: int, num_eval
                        "value_step_size": value_step}
 
     def act(params, x, key, deterministic=True):
-        dist = distribution(params.policy, x)
+        dist = distribution_of(policy_net.apply(params.policy, x))
         action = dist.mode() if deterministic else dist.sample(key)
         return action if discrete else jnp.clip(action, -1.0, 1.0)
 

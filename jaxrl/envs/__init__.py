@@ -13,6 +13,7 @@ from jaxrl.envs.wrappers import (
     VecEnv,
     find_obs_stats,
     make_vec_env,
+    unflattened_observation_shape,
 )
 
 register("DeceptiveMaze-v0", DeceptiveMaze)  # novelty search's deceptive navigation task
@@ -23,5 +24,5 @@ for _level in HAND_DESIGNED:  # LPG's hand-designed grid worlds (GridWorld-dense
 __all__ = [
     "Box", "DeceptiveMaze", "Discrete", "Env", "Wrapper", "UnknownEnvironmentError", "make", "make_raw", "register", "registered_envs",
     "EpisodeStatistics", "FlattenObservation", "NormalizeObservation", "RescaleAction", "RunningMeanStd",
-    "VecEnv", "find_obs_stats", "make_vec_env",
+    "VecEnv", "find_obs_stats", "make_vec_env", "unflattened_observation_shape",
 ]

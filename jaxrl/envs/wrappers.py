@@ -40,6 +40,17 @@ class FlattenObservation(Wrapper):
         return Box(low=np.reshape(space.low, (size,)), high=np.reshape(space.high, (size,)), shape=(size,))
 
 
+def unflattened_observation_shape(env: Env) -> tuple:
+    """The observation's shape before :class:`FlattenObservation` (e.g. MinAtar's ``(10, 10, C)``), found by
+    walking ``env``'s wrappers; ``env``'s own observation shape when nothing flattens it."""
+    inner = env
+    while isinstance(inner, Wrapper):
+        if isinstance(inner, FlattenObservation):
+            return tuple(inner.env.observation_space(inner.env.default_params).shape)
+        inner = inner.env
+    return tuple(env.observation_space(env.default_params).shape)
+
+
 class RescaleAction(Wrapper):
     """Agent acts in ``[-1, 1]^d``; actions are clipped there and mapped affinely to the env's bounds.
 
