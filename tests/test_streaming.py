@@ -169,7 +169,8 @@ def test_saved_stream_policy_normalises_with_the_streams_statistics(tmp_path):
     from jaxrl import train
     from jaxrl.io import load_policy
 
-    result = train(algo="stream_q", env="CartPole-v1", num_seeds=1, total_timesteps=500, num_chunks=1, eval_episodes=1,
+    # Three seeds: their statistics are gathered for the first (a batch of streams' variance, count [3], p [3, 4]).
+    result = train(algo="stream_q", env="CartPole-v1", num_seeds=3, total_timesteps=500, num_chunks=1, eval_episodes=1,
                    quiet=True, out_dir=str(tmp_path / "sq"))
     policy = load_policy(tmp_path / "sq")
     state = jax.tree.map(lambda x: x[0], result.state.agent_state)
@@ -289,3 +290,30 @@ def test_stream_ac_gaussian_mean_goes_to_the_best_action():
     run = run_probe("stream_ac", "ContinuousActionReward", 6000, entropy_coef=0.0)
     for out, _ in probe_values(run, "stream_ac", 2, [[0.0]]):
         assert abs(float(out[0, 0]) - 0.5) < 0.1, out
+
+
+def test_sweep_over_alpha_kappa_and_lambda_is_one_program():
+    """lr, kappa and lamda are traced: a 2 x 2 x 2 grid of two seeds each runs as one program, and every grid point
+    learns the probe's answer (Q(0, .) = 0.9 by bootstrapping, whatever lambda)."""
+    from jaxrl import train
+
+    result = train(algo="stream_q", env="probe/OneStepDiscount", total_timesteps=3000, gamma=0.9, num_seeds=2,
+                   num_chunks=1, eval_episodes=2, quiet=True, hidden_sizes=(16,), scale_reward=False,
+                   sweep={"lr": [1.0, 0.5], "kappa": [2.0, 4.0], "lamda": [0.0, 0.8]})
+    grid = result.summary["grid"]
+    assert len(grid) == 8 and {tuple(sorted(g["hparams"])) for g in grid} == {("kappa", "lamda", "lr")}
+    params = result.state.agent_state.params
+    assert jax.tree.leaves(params)[0].shape[0] == 16  # 8 grid points x 2 seeds
+    from jaxrl.agents.stream import StreamQConfig, stream_network
+
+    net = stream_network(StreamQConfig(hidden_sizes=(16,), normalize_obs=False), result.built.env, 2)
+    stats = result.state.agent_state.obs_stats
+    for member in range(16):
+        p = jax.tree.map(lambda v: v[member], params)
+        x = (jnp.asarray([[0.0], [1.0]]) - stats.mean[member]) / jnp.sqrt(stats.var[member] + 1e-8)
+        np.testing.assert_allclose(net.apply(p, x), [[0.9, 0.9], [1.0, 1.0]], atol=0.06)
+
+
+def test_variance_of_a_batch_of_streams_uses_each_streams_count():
+    stats = SampleMeanStd(jnp.zeros((3, 2)), jnp.asarray([[2.0, 4.0], [2.0, 4.0], [2.0, 4.0]]), jnp.asarray([1.0, 3.0, 5.0]))
+    np.testing.assert_allclose(stats.var, [[1.0, 1.0], [1.0, 2.0], [0.5, 1.0]])

@@ -28,7 +28,9 @@ class SampleMeanStd(NamedTuple):
 
     @property
     def var(self):
-        return jnp.where(self.count < 2, 1.0, self.p / jnp.maximum(self.count - 1, 1.0))
+        """Unbiased variance (1 before two samples); also for a batch of streams (``count [M]``, ``p [M, ...]``)."""
+        count = jnp.reshape(self.count, jnp.shape(self.count) + (1,) * (jnp.ndim(self.p) - jnp.ndim(self.count)))
+        return jnp.where(count < 2, 1.0, self.p / jnp.maximum(count - 1, 1.0))
 
 
 def update_sample_stats(stats: SampleMeanStd, x) -> SampleMeanStd:
