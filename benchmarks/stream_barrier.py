@@ -8,7 +8,9 @@ piece taken away at a time:
   one untuned value each),
 * ``no_sparse_init``: dense LeCun-uniform initialisation (``--sparsity 0``),
 * ``no_layer_norm``: no LayerNorm,
-* ``no_normalization``: neither observation normalisation nor reward scaling.
+* ``no_normalization``: neither observation normalisation nor reward scaling,
+* ``classic``: all of them at once (Adam, dense init, no LayerNorm, no normalisation): the classic streaming agent of
+  the paper's Figure 1.
 
 The batch agents run their jaxrl presets (PPO and DQN on MinAtar, PPO and SAC on Pendulum) at the same number of
 environment steps per seed. Every run is ``experiments/train.py`` in its own process, seeds vmapped in one program;
@@ -47,6 +49,10 @@ ABLATIONS = {
     "no_sparse_init": ["--sparsity", "0"],
     "no_layer_norm": ["--no-layer-norm"],
     "no_normalization": ["--no-normalize-obs", "--no-scale-reward"],
+    # The classic streaming agent: the off-the-shelf deep RL pieces (Adam, dense init, no LayerNorm, raw observations
+    # and rewards) with the same eligibility traces.
+    "classic": ["--optimizer", "adam", "--lr", "1e-4", "--sparsity", "0", "--no-layer-norm", "--no-normalize-obs",
+                "--no-scale-reward"],
 }
 BATCH_PRESETS = {"minatar": {"ppo": "ppo_breakout_minatar.yaml", "dqn": "dqn_breakout_minatar.yaml"},
                  "continuous": {"ppo": "ppo_pendulum.yaml", "sac": "sac_pendulum.yaml"}}
