@@ -77,7 +77,8 @@ def runs_of(env: str, agents: list[str], ablations: list[str], batch: bool) -> d
         if agent == "stream_q" and family(env) == "continuous":
             continue  # discrete actions only
         for ablation in ablations:
-            runs[f"{agent}/{ablation}"] = (stream_preset(agent, env), ABLATIONS[ablation])
+            # One row of metrics per transition: the online return is read per step.
+            runs[f"{agent}/{ablation}"] = (stream_preset(agent, env), ["--log-interval", "1", *ABLATIONS[ablation]])
     if batch:
         for algo, preset in BATCH_PRESETS[family(env)].items():
             runs[f"batch/{algo}"] = (ROOT / "configs" / preset, [])

@@ -317,3 +317,19 @@ def test_sweep_over_alpha_kappa_and_lambda_is_one_program():
 def test_variance_of_a_batch_of_streams_uses_each_streams_count():
     stats = SampleMeanStd(jnp.zeros((3, 2)), jnp.asarray([[2.0, 4.0], [2.0, 4.0], [2.0, 4.0]]), jnp.asarray([1.0, 3.0, 5.0]))
     np.testing.assert_allclose(stats.var, [[1.0, 1.0], [1.0, 2.0], [0.5, 1.0]])
+
+
+def test_log_interval_folds_learning_steps_into_one_row_of_metrics(tmp_path):
+    """--log-interval 50: each row of the shared loop is 50 single-transition steps (still one learning step per
+    transition: the env step counter advances by 50), and the probe is learned as with one step per row."""
+    run = run_probe("stream_q", "OneStepDiscount", 4000, gamma=0.9, log_interval=50)
+    result = run[0]
+    assert result.summary["num_updates"] == 80 and result.summary["env_steps_per_seed"] == 4000
+    assert np.asarray(result.state.agent_state.step).tolist() == [4000, 4000]
+    assert np.asarray(result.curves["train_return"]).shape[0] == 80
+    for q in probe_values(run, "stream_q", 2, [[0.0], [1.0]]):
+        np.testing.assert_allclose(q, [[0.9, 0.9], [1.0, 1.0]], atol=0.05)
+    from jaxrl.agents.stream import StreamQConfig, validate_stream_q
+    from jaxrl.envs import make
+
+    assert "multiple of --log-interval 50" in validate_stream_q(StreamQConfig(log_interval=50), make("CartPole-v1"), 4010)

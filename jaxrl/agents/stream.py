@@ -125,6 +125,9 @@ class StreamOptions:
     lr: float = option(1.0, "ObGD step size alpha", traced=True, positive=True)
     gamma: float = option(0.99, "discount factor", traced=True, minimum=0.0, maximum=1.0)
     lamda: float = option(0.8, "trace decay lambda", traced=True, minimum=0.0, maximum=1.0)
+    log_interval: int = option(1, "single-transition learning steps per row of metrics: one update of the shared loop "
+                               "runs this many and reports their mean (keeps long, many-seed runs' metrics small)",
+                               minimum=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,10 +176,12 @@ def stream_q_hparams(cfg: StreamQConfig) -> StreamQHParams:
     return StreamQHParams(*(jnp.float32(getattr(cfg, f)) for f in StreamQHParams._fields))
 
 
-def validate_torso(cfg, env: Env) -> str | None:
+def validate_stream_options(cfg, env: Env, total_timesteps: int) -> str | None:
     shape = unflattened_observation_shape(env)
     if cfg.torso == "conv" and (len(shape) != 3 or min(shape[:2]) < 3):
         return f"--torso: conv needs image observations [H >= 3, W >= 3, C]; {env.name} has shape {list(shape)} (use mlp)"
+    if total_timesteps % cfg.log_interval:
+        return f"--total-timesteps: {total_timesteps} is not a multiple of --log-interval {cfg.log_interval}"
     return None
 
 
@@ -184,13 +189,13 @@ def validate_stream_ac(cfg, env: Env, total_timesteps: int) -> str | None:
     space = env.action_space(env.default_params)
     if not isinstance(space, (Discrete, Box)):
         return f"--algo: stream_ac needs discrete or box actions; {env.name} has {type(space).__name__}"
-    return validate_torso(cfg, env)
+    return validate_stream_options(cfg, env, total_timesteps)
 
 
 def validate_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int) -> str | None:
     if not isinstance(env.action_space(env.default_params), Discrete):
         return f"--algo: stream Q(lambda) and SARSA(lambda) need discrete actions; {env.name} has continuous ones (use stream_ac)"
-    return validate_torso(cfg, env)
+    return validate_stream_options(cfg, env, total_timesteps)
 
 
 def observe(cfg, stats: SampleMeanStd, obs):
@@ -266,6 +271,21 @@ def make_stream_evaluate(cfg, env, num_episodes: int, policy):
     return evaluate
 
 
+def stream_agent(cfg, init, step, evaluate, act, total_timesteps: int, env: Env) -> Agent:
+    """The :class:`Agent` of a streaming agent whose single-transition learning step is ``step``: one update of the
+    shared loop runs ``cfg.log_interval`` steps in a row (``step`` itself when 1) and reports their mean metrics,
+    ``train_return`` being the last."""
+    interval = int(cfg.log_interval)
+    if interval == 1:
+        update = step
+    else:
+        def update(key, s, env_params, hp):
+            s, metrics = jax.lax.scan(lambda s, k: step(k, s, env_params, hp), s, jax.random.split(key, interval))
+            return s, {name: v[-1] if name == "train_return" else jnp.mean(v, axis=0) for name, v in metrics.items()}
+    return Agent(init, update, evaluate, act, int(total_timesteps) // interval, interval, env,
+                 policy_of=stream_policy_of(cfg))
+
+
 def epsilon_greedy(key, q, epsilon):
     """``(action, nongreedy)`` for action values ``q [A]``; a random draw of the greedy action counts as greedy."""
     key_explore, key_action = jax.random.split(key)
@@ -277,7 +297,7 @@ def epsilon_greedy(key, q, epsilon):
 
 def make_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int, num_eval_episodes: int = 16,
                   deterministic_eval: bool = True, sarsa: bool = False) -> Agent:
-    """Stream Q(lambda) on a single ``env``: one update is one environment step (``total_timesteps`` updates).
+    """Stream Q(lambda) on a single ``env``: one learning step per transition, ``total_timesteps`` of them.
 
     ``sarsa``: stream SARSA(lambda): the target bootstraps on the epsilon-greedy action chosen at the next state
     (the one played next), and the trace is reset at episode ends only.
@@ -288,10 +308,8 @@ def make_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int, num_eval_e
     num_actions = env.action_space(env.default_params).n
     obs_dim = env.observation_space(env.default_params).shape[0]
     net = stream_network(cfg, env, num_actions)
-    num_updates = int(total_timesteps)
-
     def epsilon_at(step, hp):
-        return linear_schedule(hp.start_epsilon, hp.end_epsilon, hp.exploration_fraction * num_updates, step)
+        return linear_schedule(hp.start_epsilon, hp.end_epsilon, hp.exploration_fraction * int(total_timesteps), step)
 
     def init(key, hp: StreamQHParams) -> StreamState:
         key_net, key_env, key_action = jax.random.split(key, 3)
@@ -341,7 +359,7 @@ def make_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int, num_eval_e
 
     evaluate = make_stream_evaluate(cfg, env, num_eval_episodes, lambda params, x: act(params, x, None))
 
-    return Agent(init, update, evaluate, act, num_updates, 1, env, policy_of=stream_policy_of(cfg))
+    return stream_agent(cfg, init, update, evaluate, act, total_timesteps, env)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -374,7 +392,11 @@ def stream_ac_hparams(cfg: StreamACConfig) -> StreamACHParams:
 
 def make_stream_ac(cfg: StreamACConfig, env: Env, total_timesteps: int, num_eval_episodes: int = 16,
                    deterministic_eval: bool = True) -> Agent:
-    """Stream AC(lambda) on a single ``env`` (discrete or bounded continuous actions): one update is one step."""
+    """Stream AC(lambda) on a single ``env`` (discrete or bounded continuous actions): one learning step per
+    transition."""
+    problem = validate_stream_ac(cfg, env, total_timesteps)
+    if problem:
+        raise ValueError(problem)
     space = env.action_space(env.default_params)
     discrete = isinstance(space, Discrete)
     action_dim = space.n if discrete else int(space.shape[0])
@@ -426,4 +448,4 @@ def make_stream_ac(cfg: StreamACConfig, env: Env, total_timesteps: int, num_eval
 
     evaluate = make_stream_evaluate(cfg, env, num_eval_episodes,
                                     lambda params, x: act(params, x, None, True))
-    return Agent(init, update, evaluate, act, int(total_timesteps), 1, env, policy_of=stream_policy_of(cfg))
+    return stream_agent(cfg, init, update, evaluate, act, total_timesteps, env)
