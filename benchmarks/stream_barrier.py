@@ -78,7 +78,9 @@ def runs_of(env: str, agents: list[str], ablations: list[str], batch: bool) -> d
             continue  # discrete actions only
         for ablation in ablations:
             # One row of metrics per transition: the online return is read per step.
-            runs[f"{agent}/{ablation}"] = (stream_preset(agent, env), ["--log-interval", "1", *ABLATIONS[ablation]])
+            # A diverged seed is masked and the others go on: divergence is a result here (the stream barrier).
+            runs[f"{agent}/{ablation}"] = (stream_preset(agent, env),
+                                           ["--log-interval", "1", "--nan-policy", "mask", *ABLATIONS[ablation]])
     if batch:
         for algo, preset in BATCH_PRESETS[family(env)].items():
             runs[f"batch/{algo}"] = (ROOT / "configs" / preset, [])
@@ -101,38 +103,59 @@ def run(label: str, preset: Path, extra: list[str], env: str, args, out: Path) -
 
 
 def scores(out: Path) -> dict:
-    """Per seed: the final greedy evaluation return and the online return over the last steps, plus the curves."""
+    """Per seed: the final greedy evaluation return and the online return over the last steps (NaN for a seed that
+    diverged), plus the curves and the diverged seeds."""
     curves = np.load(out / "curves.npz")
     summary = json.loads((out / "summary.json").read_text())
     evals = curves["eval_returns"][:, 0].mean(-1)  # [chunks, seeds]
     train = curves["train_return"][:, 0]  # [steps or updates, seeds]
+    diverged = sorted(m["seed"] for m in summary.get("diverged_members", []))
     tail = max(1, int(round(ONLINE_TAIL * train.shape[0])))
-    return {"final_eval": evals[-1], "online": train[-tail:].mean(0), "eval_curve": evals,
+    final_eval, online = evals[-1].astype(float), train[-tail:].mean(0).astype(float)
+    final_eval[diverged], online[diverged] = np.nan, np.nan
+    evals = evals.astype(float)
+    for m in summary.get("diverged_members", []):  # its curve stops at the first evaluation after the divergence
+        evals[int(np.searchsorted(curves["eval_env_steps"], m["update"])) + 1:, m["seed"]] = np.nan
+    return {"final_eval": final_eval, "online": online, "eval_curve": evals, "diverged": diverged,
             "eval_env_steps": curves["eval_env_steps"], "env_steps_per_second": summary["env_steps_per_second"],
             "run_seconds": summary["run_seconds"], "compile_seconds": summary["compile_seconds"]}
 
 
-def row(out: Path) -> dict:
+def stats_of_finite(values: np.ndarray) -> dict | None:
+    """IQM and mean with intervals over the seeds that did not diverge (None when fewer than two are left)."""
     from jaxrl.evaluation import iqm_and_mean
 
+    finite = values[np.isfinite(values)]
+    return iqm_and_mean(finite[:, None]) if finite.size >= 2 else None
+
+
+def row(out: Path) -> dict:
     s = scores(out)
-    return {"final_eval": iqm_and_mean(np.asarray(s["final_eval"])[:, None]),
-            "final_eval_per_seed": [round(float(x), 2) for x in s["final_eval"]],
-            "online": iqm_and_mean(np.asarray(s["online"])[:, None]),
-            "online_per_seed": [round(float(x), 2) for x in s["online"]],
+    return {"final_eval": stats_of_finite(s["final_eval"]),
+            "final_eval_per_seed": [None if not np.isfinite(x) else round(float(x), 2) for x in s["final_eval"]],
+            "online": stats_of_finite(s["online"]),
+            "online_per_seed": [None if not np.isfinite(x) else round(float(x), 2) for x in s["online"]],
+            "diverged_seeds": s["diverged"],
             "env_steps_per_second": s["env_steps_per_second"], "run_seconds": s["run_seconds"],
             "compile_seconds": s["compile_seconds"]}
 
 
 def mean_curve(values: np.ndarray):
-    """Mean over seeds of ``values [T, S]`` at each point and its 95% stratified-bootstrap interval."""
+    """Mean over seeds of ``values [T, S]`` at each point and its 95% stratified-bootstrap interval; the seeds that
+    diverged (NaN) leave the mean from their divergence on, and the curve stops when fewer than two are left."""
     import jax
     import jax.numpy as jnp
 
     from jaxrl.evaluation import interval_estimate
 
-    estimate = interval_estimate(jax.random.PRNGKey(0), lambda x: jnp.mean(x, axis=0), np.asarray(values).T)
-    return estimate.point, estimate.low, estimate.high
+    values = np.asarray(values, float)
+    mean, low, high = (np.full(values.shape[0], np.nan) for _ in range(3))
+    for t, row_t in enumerate(values):
+        finite = row_t[np.isfinite(row_t)]
+        if finite.size >= 2:
+            estimate = interval_estimate(jax.random.PRNGKey(t), lambda x: jnp.mean(x, axis=0), finite[:, None])
+            mean[t], low[t], high[t] = float(estimate.point), float(estimate.low), float(estimate.high)
+    return mean, low, high
 
 
 def figure(runs_dir: Path, envs: list[str], table: dict, path: Path) -> None:
@@ -161,7 +184,10 @@ def figure(runs_dir: Path, envs: list[str], table: dict, path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
-def fmt(x) -> str:
+def fmt(stats, name) -> str:
+    if stats is None:
+        return "-"
+    x = stats[name]
     return f"{x[0]:.1f} [{x[1]:.1f}, {x[2]:.1f}]"
 
 
@@ -171,13 +197,15 @@ def markdown(result: dict) -> str:
              "", f"`{result['command']}`", "",
              f"{result['seeds']} seeds per run; {result['steps']} env steps per seed on MinAtar, "
              f"{result['continuous_steps']} on the continuous task. Final greedy evaluation (16 episodes) and online "
-             f"return (last {int(ONLINE_TAIL * 100)}% of the steps): IQM [95% CI] over seeds.", ""]
+             f"return (last {int(ONLINE_TAIL * 100)}% of the steps): IQM [95% CI] over the seeds that did not diverge "
+             "(a seed whose TD error became non-finite is masked and counted under 'diverged').", ""]
     for env, rows in result["envs"].items():
-        lines += [f"## {env}", "", "| run | final eval IQM | final eval mean | online IQM | per seed (eval) | env steps/s |",
-                  "|---|---|---|---|---|---|"]
+        lines += [f"## {env}", "", "| run | final eval IQM | final eval mean | online IQM | per seed (eval) | diverged | "
+                  "env steps/s |", "|---|---|---|---|---|---|---|"]
         for label, r in rows.items():
-            lines.append(f"| {label} | {fmt(r['final_eval']['iqm'])} | {fmt(r['final_eval']['mean'])} | "
-                         f"{fmt(r['online']['iqm'])} | {', '.join(f'{x:g}' for x in r['final_eval_per_seed'])} | "
+            per_seed = ", ".join("diverged" if x is None else f"{x:g}" for x in r["final_eval_per_seed"])
+            lines.append(f"| {label} | {fmt(r['final_eval'], 'iqm')} | {fmt(r['final_eval'], 'mean')} | "
+                         f"{fmt(r['online'], 'iqm')} | {per_seed} | {len(r['diverged_seeds'])}/{len(r['final_eval_per_seed'])} | "
                          f"{r['env_steps_per_second']:.0f} |")
         lines.append("")
     return "\n".join(lines)
