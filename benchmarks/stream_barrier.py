@@ -154,7 +154,7 @@ def mean_curve(values: np.ndarray):
         finite = row_t[np.isfinite(row_t)]
         if finite.size >= 2:
             estimate = interval_estimate(jax.random.PRNGKey(t), lambda x: jnp.mean(x, axis=0), finite[:, None])
-            mean[t], low[t], high[t] = float(estimate.point), float(estimate.low), float(estimate.high)
+            mean[t], low[t], high[t] = (float(np.ravel(v)[0]) for v in (estimate.point, estimate.low, estimate.high))
     return mean, low, high
 
 
