@@ -359,3 +359,16 @@ def test_resumed_stream_run_is_bit_identical(tmp_path):
     assert rows(full) == rows(cut) and len(rows(full)) == 200
     a, b = (json.loads((d / "summary.json").read_text()) for d in (full, cut))
     assert a["final_returns"] == b["final_returns"]
+
+
+def test_obgd_state_keeps_only_the_moments_its_rule_uses():
+    params = {"w": jnp.ones(3)}
+    assert obgd_init(params, "obgd").v == () and obgd_init(params, "obgd").m == ()
+    assert obgd_init(params, "sgd").v == () and obgd_init(params, "adaptive_obgd").m == ()
+    assert obgd_init(params, "adam").m["w"].shape == (3,)
+    from jaxrl.streaming.obgd import trace_step
+
+    for rule in ("obgd", "adaptive_obgd", "sgd", "adam"):
+        state = obgd_init(params, rule)
+        _, new_state, _ = trace_step(params, state, {"w": jnp.ones(3)}, 0.5, False, 0.1, 0.99, 0.8, 2.0, rule)
+        assert jax.tree.structure(new_state) == jax.tree.structure(state), rule

@@ -314,7 +314,7 @@ def make_stream_q(cfg: StreamQConfig, env: Env, total_timesteps: int, num_eval_e
     def init(key, hp: StreamQHParams) -> StreamState:
         key_net, key_env, key_action = jax.random.split(key, 3)
         params = net.init(key_net, jnp.zeros((obs_dim,)))
-        state = init_stream(cfg, env, key_env, params, obgd_init(params))
+        state = init_stream(cfg, env, key_env, params, obgd_init(params, cfg.optimizer))
         if sarsa:
             action, _ = epsilon_greedy(key_action, net.apply(params, state.x), epsilon_at(0, hp))
             state = state._replace(action=action.astype(jnp.int32))
@@ -413,7 +413,8 @@ def make_stream_ac(cfg: StreamACConfig, env: Env, total_timesteps: int, num_eval
     def init(key, hp: StreamACHParams) -> StreamState:
         key_policy, key_value, key_env = jax.random.split(key, 3)
         params = ACParams(policy_net.init(key_policy, jnp.zeros((obs_dim,))), value_net.init(key_value, jnp.zeros((obs_dim,))))
-        return init_stream(cfg, env, key_env, params, ACParams(obgd_init(params.policy), obgd_init(params.value)))
+        opt = ACParams(obgd_init(params.policy, cfg.optimizer), obgd_init(params.value, cfg.optimizer))
+        return init_stream(cfg, env, key_env, params, opt)
 
     def update(key, s: StreamState, env_params, hp: StreamACHParams):
         key_action, key_env = jax.random.split(key)
