@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--torch-threads", type=int, default=0, help="0: torch's default")
+    parser.add_argument("--work-dir", default="", help="run there and keep the script's pickled returns (default: a "
+                        "temporary directory, deleted)")
     args = parser.parse_args()
 
     import gymnasium
@@ -42,7 +44,9 @@ def main() -> None:
     minatar.gym.register_envs()
     sys.path.insert(0, os.path.abspath(args.reference_dir))
     script = os.path.join(os.path.abspath(args.reference_dir), args.script)
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory() as temporary:
+        work = os.path.abspath(args.work_dir) if args.work_dir else temporary
+        os.makedirs(work, exist_ok=True)
         os.chdir(work)
         sys.argv = [script, "--env_name", args.env, "--total_steps", str(args.steps), "--seed", str(args.seed)]
         start = time.perf_counter()
