@@ -58,6 +58,7 @@ def worker_jaxrl(case: str, seeds: int, total: int) -> dict:
     algo, env_name, preset, _, _ = CASES[case]
     values = yaml.safe_load((ROOT / "configs" / preset).read_text())
     spec = ALGORITHMS[algo]
+    values["log_interval"] = 1  # a row of metrics per step (the presets' 1000 exceeds a 1024-seed run's steps)
     cfg = spec.config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k not in RUN_KEYS})
     env = envs.make(env_name)
     steps = steps_per_seed(seeds, total)
