@@ -62,7 +62,7 @@ def run_reference(args, work: Path) -> list[float]:
             if proc.returncode != 0:
                 raise SystemExit(f"reference run failed:\n{err[-2000:]}")
     for s in range(args.seeds):
-        (path,) = glob.glob(str(work / f"seed{s}" / "data_*" / "*.pkl"))
+        (path,) = glob.glob(str(work / f"seed{s}" / "data_*" / "**" / "*.pkl"), recursive=True)  # env ids hold a "/"
         with open(path, "rb") as f:
             returns, end_steps, _ = pickle.load(f)
         online.append(online_return(step_curve(returns, end_steps, args.steps)))
