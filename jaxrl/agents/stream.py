@@ -51,8 +51,8 @@ class PatchConv(nn.Module):
     ``[N, H-2, W-2, 9 C]`` patches with the ``[3, 3, C, features]`` kernel (sparse init, zero bias).
 
     The same function as ``nn.Conv(features, (3, 3), padding="VALID")`` (tested), but on XLA:CPU a batched matmul:
-    vmapped over seeds, each with its own kernel, a convolution becomes a grouped convolution that XLA:CPU runs
-    several times slower than the matmul.
+    vmapped over seeds, each with its own kernel, a convolution becomes a grouped convolution, slower there (stream
+    Q on Breakout-MinAtar: 15-25% more env steps/s with the matmul, 1 and 64 seeds).
     """
 
     features: int
