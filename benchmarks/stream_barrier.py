@@ -102,6 +102,13 @@ def run(label: str, preset: Path, extra: list[str], env: str, args, out: Path) -
     print(f"{env} {label}: {time.time() - t:.0f} s", flush=True)
 
 
+def online_returns(train: np.ndarray) -> np.ndarray:
+    """``[S]``: the mean of ``train [T, S]`` (the last finished episode's return at every step) over the last
+    ``ONLINE_TAIL`` of the steps."""
+    tail = max(1, int(round(ONLINE_TAIL * train.shape[0])))
+    return train[-tail:].mean(0).astype(float)
+
+
 def scores(out: Path) -> dict:
     """Per seed: the final greedy evaluation return and the online return over the last steps (NaN for a seed that
     diverged), plus the curves and the diverged seeds."""
@@ -110,8 +117,7 @@ def scores(out: Path) -> dict:
     evals = curves["eval_returns"][:, 0].mean(-1)  # [chunks, seeds]
     train = curves["train_return"][:, 0]  # [steps or updates, seeds]
     diverged = sorted(m["seed"] for m in summary.get("diverged_members", []))
-    tail = max(1, int(round(ONLINE_TAIL * train.shape[0])))
-    final_eval, online = evals[-1].astype(float), train[-tail:].mean(0).astype(float)
+    final_eval, online = evals[-1].astype(float), online_returns(train)
     final_eval[diverged], online[diverged] = np.nan, np.nan
     evals = evals.astype(float)
     for m in summary.get("diverged_members", []):  # its curve stops at the first evaluation after the divergence

@@ -31,8 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench_common import RESULTS, machine_info  # noqa: E402
-
-ONLINE_TAIL = 0.2
+from stream_barrier import online_returns  # noqa: E402
 
 
 def step_curve(returns, end_steps, total: int) -> np.ndarray:
@@ -41,11 +40,6 @@ def step_curve(returns, end_steps, total: int) -> np.ndarray:
     for ret, end in zip(returns, end_steps):
         curve[int(end) - 1:] = ret
     return curve
-
-
-def online_return(curve: np.ndarray) -> float:
-    tail = max(1, int(round(ONLINE_TAIL * len(curve))))
-    return float(curve[-tail:].mean())
 
 
 def run_reference(args, work: Path) -> list[float]:
@@ -65,7 +59,7 @@ def run_reference(args, work: Path) -> list[float]:
         (path,) = glob.glob(str(work / f"seed{s}" / "data_*" / "**" / "*.pkl"), recursive=True)  # env ids hold a "/"
         with open(path, "rb") as f:
             returns, end_steps, _ = pickle.load(f)
-        online.append(online_return(step_curve(returns, end_steps, args.steps)))
+        online.append(float(online_returns(step_curve(returns, end_steps, args.steps)[:, None])[0]))
     return online
 
 
@@ -89,7 +83,7 @@ def main() -> None:
     train = curves["train_return"][:, 0]  # [steps, seeds]
     if train.shape[0] != args.steps:
         raise SystemExit(f"--jaxrl-run has {train.shape[0]} steps per seed, not --steps {args.steps}")
-    jaxrl = [online_return(train[:, s]) for s in range(train.shape[1])]
+    jaxrl = [float(x) for x in online_returns(train)]
     result = {"machine": machine_info(), "command": " ".join(sys.argv), "env": args.env, "steps": args.steps,
               "reference_online_per_seed": reference, "jaxrl_online_per_seed": jaxrl,
               "reference": iqm_and_mean(np.asarray(reference)[:, None]), "jaxrl": iqm_and_mean(np.asarray(jaxrl)[:, None])}

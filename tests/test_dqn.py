@@ -195,27 +195,17 @@ def test_dqn_learns_cartpole_quickly():
 def test_cli_run_policy_and_resume(tmp_path):
     from jaxrl.programs.train import main
     from jaxrl.io.policy import load_policy
+    from resumed_runs import logged_rows, resume_copy
 
     args = ["--algo", "dqn", "--env", "CartPole-v1", "--total-timesteps", "4000", "--learning-starts", "500",
             "--num-seeds", "1", "--num-chunks", "4", "--eval-episodes", "2", "--quiet", "--sweep", "lr=1e-3,3e-4"]
     full, cut = tmp_path / "full", tmp_path / "cut"
     assert main([*args, "--out-dir", str(full)]) == 0
-    # A copy of the finished run stands for a second, identical run (rerunning a configuration
-    # reproduces it: test_invariance.py); drop its newest checkpoints and resume from the one after chunk 2.
-    import shutil
-
-    shutil.copytree(full, cut)
-    for step in ("3", "4"):
-        shutil.rmtree(cut / "checkpoints" / step)
-    assert main(["--resume", str(cut), "--quiet"]) == 0
+    # Drop the newest checkpoints of a copy and resume it from the one after chunk 2.
+    resume_copy(main, full, cut)
     a, b = (json.loads((d / "summary.json").read_text()) for d in (full, cut))
     assert a["final_returns"] == b["final_returns"] and len(a["final_returns"]) == 2
-
-    def rows(run):  # every logged value except the wall-clock speed
-        return [{k: v for k, v in json.loads(line).items() if not k.endswith("_per_second")}
-                for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-    assert rows(full) == rows(cut) and len(rows(full)) == 2 * 400
+    assert logged_rows(full) == logged_rows(cut) and len(logged_rows(full)) == 2 * 400
 
     policy = load_policy(full, member=1)
     env = envs.make("CartPole-v1")

@@ -339,24 +339,16 @@ def test_resumed_stream_run_is_bit_identical(tmp_path):
     """Traces, the stream's statistics and the reward scale are checkpointed: a run resumed from its chunk-2 checkpoint
     logs the same rows and ends with the same returns as the uninterrupted run."""
     import json
-    import shutil
 
     from jaxrl.programs.train import main
+    from resumed_runs import logged_rows, resume_copy
 
     args = ["--algo", "stream_ac", "--env", "CartPole-v1", "--total-timesteps", "2000", "--log-interval", "10",
             "--hidden-sizes", "16", "--num-seeds", "2", "--num-chunks", "4", "--eval-episodes", "2", "--quiet"]
     full, cut = tmp_path / "full", tmp_path / "cut"
     assert main([*args, "--out-dir", str(full)]) == 0
-    shutil.copytree(full, cut)
-    for step in ("3", "4"):
-        shutil.rmtree(cut / "checkpoints" / step)
-    assert main(["--resume", str(cut), "--quiet"]) == 0
-
-    def rows(run):  # every logged value except the wall-clock speed
-        return [{k: v for k, v in json.loads(line).items() if not k.endswith("_per_second")}
-                for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-    assert rows(full) == rows(cut) and len(rows(full)) == 200
+    resume_copy(main, full, cut)
+    assert logged_rows(full) == logged_rows(cut) and len(logged_rows(full)) == 200
     a, b = (json.loads((d / "summary.json").read_text()) for d in (full, cut))
     assert a["final_returns"] == b["final_returns"]
 
