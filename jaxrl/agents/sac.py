@@ -91,25 +91,43 @@ def validate_sac(cfg: SACConfig, env: Env, total_timesteps: int) -> str | None:
     return config_problem(cfg)
 
 
-def make_networks(cfg: SACConfig, env: Env):
-    action_dim = int(env.action_space(env.default_params).shape[0])
+def sac_networks(cfg: SACConfig, action_dim: int):
+    """``(actor, critic)``: the squashed Gaussian actor and the twin critics."""
     actor = SquashedGaussianActor(action_dim, tuple(cfg.hidden_sizes), cfg.activation)
     critic = TwinQNetwork(tuple(cfg.hidden_sizes), cfg.activation, cfg.num_critics)
     return actor, critic
 
 
-def make_sac(cfg: SACConfig, env: Env, total_timesteps: int, num_eval_episodes: int = 16, deterministic_eval: bool = True):
-    """Builds SAC for ``env`` (single, unvectorised, actions in ``[-1, 1]^A``). Returns an :class:`~jaxrl.agents.base.Agent`."""
-    problem = validate_sac(cfg, env, total_timesteps)
-    if problem:
-        raise ValueError(problem)
-    actor, critic = make_networks(cfg, env)
-    obs_shape = tuple(env.observation_space(env.default_params).shape)
-    action_dim = int(env.action_space(env.default_params).shape[0])
+def make_networks(cfg: SACConfig, env: Env):
+    return sac_networks(cfg, int(env.action_space(env.default_params).shape[0]))
+
+
+class SACLearner(NamedTuple):
+    """SAC's pure pieces for one player, on observations ``[obs_dim]`` and actions ``[-1, 1]^A``.
+
+    Attributes:
+        init: ``(key, hparams) -> (SACParams, SACOptState)``.
+        learn_step: ``(key, params, opt_state, batch, hparams, alpha=None) -> (params, opt_state, metrics)``: one
+            gradient step on ``batch`` (a replay item batch: obs, action, reward, terminated, next_obs). With
+            ``alpha [B]`` given, each transition's entropy temperature is its own fixed value (the adversary of
+            QARL, whose temperature is part of its input) and the learned temperature is left unchanged.
+        behaviour: ``(params, obs, env_steps, hparams) -> TanhGaussian`` (broad fixed noise before learning starts).
+        act: ``(params, obs, key, deterministic) -> action``.
+    """
+
+    init: Any
+    learn_step: Any
+    behaviour: Any
+    act: Any
+
+
+def sac_learner(cfg: SACConfig, obs_dim: int, action_dim: int) -> SACLearner:
+    """SAC's networks, initialisation, behaviour, greedy / sampled act and learner step for one player."""
+    actor, critic = sac_networks(cfg, action_dim)
 
     def init_learner(key, hp: SACHParams):
         key_actor, key_critic = jax.random.split(key)
-        obs = jnp.zeros((1,) + obs_shape, jnp.float32)
+        obs = jnp.zeros((1, obs_dim), jnp.float32)
         actor_params = actor.init(key_actor, obs)
         critic_params = critic.init(key_critic, obs, jnp.zeros((1, action_dim), jnp.float32))
         log_alpha = jnp.log(hp.init_alpha).astype(jnp.float32)
@@ -138,9 +156,10 @@ def make_sac(cfg: SACConfig, env: Env, total_timesteps: int, num_eval_episodes: 
         q = jnp.min(critic.apply(critic_params, obs, action), axis=0)
         return jnp.mean(alpha * log_prob - q), log_prob
 
-    def learn_step(key, params: SACParams, opt_state: SACOptState, batch, hp: SACHParams):
+    def learn_step(key, params: SACParams, opt_state: SACOptState, batch, hp: SACHParams, alpha=None):
         key_next, key_pi = jax.random.split(key)
-        alpha = jnp.exp(params.log_alpha)
+        fixed_alpha = alpha is not None
+        alpha = jnp.exp(params.log_alpha) if alpha is None else alpha  # [] or [B]
 
         # Critics: soft clipped-double-Q target from the target critics at the actor's next action.
         noise_next = TanhGaussian.draw_noise(key_next, batch.action.shape)
@@ -160,7 +179,7 @@ def make_sac(cfg: SACConfig, env: Env, total_timesteps: int, num_eval_episodes: 
 
         # Temperature: gradient of -log_alpha * (log pi + target entropy) (SB3's form).
         log_alpha, alpha_opt = params.log_alpha, opt_state.log_alpha
-        if cfg.autotune:
+        if cfg.autotune and not fixed_alpha:
             target_entropy = -hp.target_entropy_scale * action_dim
             gap = jax.lax.stop_gradient(jnp.mean(log_prob) + target_entropy)
             alpha_grad = -gap  # d/d log_alpha of -log_alpha * gap
@@ -170,7 +189,7 @@ def make_sac(cfg: SACConfig, env: Env, total_timesteps: int, num_eval_episodes: 
         metrics = {
             "critic_loss": critic_loss,
             "actor_loss": actor_loss,
-            "alpha": alpha,
+            "alpha": jnp.mean(alpha),
             "entropy": -jnp.mean(log_prob),
             "q_mean": q_mean,
             "critic_grad_norm": critic_grad_norm,
@@ -178,12 +197,23 @@ def make_sac(cfg: SACConfig, env: Env, total_timesteps: int, num_eval_episodes: 
         }
         return params, SACOptState(actor_opt, critic_opt, alpha_opt), metrics
 
+    return SACLearner(init_learner, learn_step, behaviour, act)
+
+
+def make_sac(cfg: SACConfig, env: Env, total_timesteps: int, num_eval_episodes: int = 16, deterministic_eval: bool = True):
+    """Builds SAC for ``env`` (single, unvectorised, actions in ``[-1, 1]^A``). Returns an :class:`~jaxrl.agents.base.Agent`."""
+    problem = validate_sac(cfg, env, total_timesteps)
+    if problem:
+        raise ValueError(problem)
+    obs_dim = int(np.prod(env.observation_space(env.default_params).shape))
+    learner = sac_learner(cfg, obs_dim, int(env.action_space(env.default_params).shape[0]))
+
     return make_off_policy_agent(
         cfg, env, total_timesteps,
-        init_learner=init_learner,
-        behaviour=behaviour,
-        learn_step=learn_step,
-        act=act,
+        init_learner=learner.init,
+        behaviour=learner.behaviour,
+        learn_step=learner.learn_step,
+        act=learner.act,
         num_eval_episodes=num_eval_episodes,
         deterministic_eval=deterministic_eval,
     )
