@@ -45,13 +45,18 @@ TINY = {
            "--batch-size", "8", "--archive", "grid", "--cells", "16", "--hidden-sizes", "8", "--critic-hidden-sizes", "16",
            "--critic-steps", "4", "--pg-steps", "2", "--critic-batch-size", "16", "--replay-size", "1000",
            "--num-seeds", "2", "--eval-episodes", "1"],
+    "adversarial": ["--method", "qarl", "--env", "CartPole-v1", "--total-timesteps", "256", "--learning-starts", "64",
+                    "--batch-size", "32", "--buffer-size", "1000", "--hidden-sizes", "16", "--worst-case-steps", "128",
+                    "--teacher-samples", "2", "--num-seeds", "2", "--eval-episodes", "2"],
 }
 RUN = ["--num-chunks", "4", "--quiet"]
-STEP_NAME = {"train": "update", "evolve": "generation", "meta_train": "generation", "ued": "update", "qd": "iteration"}
+STEP_NAME = {"train": "update", "evolve": "generation", "meta_train": "generation", "ued": "update", "qd": "iteration",
+             "adversarial": "update"}
 FIGURES = {"train": ["learning_curve.png"], "evolve": ["fitness_curve.png"],
            "meta_train": ["fitness_curve.png", "best/objective.json", "final/objective.json"],
            "ued": ["solve_rate_curve.png", "held_out_levels.png", "held_out_trajectories.png", "buffer_levels.png"],
-           "qd": ["qd_curves.png", "archive.png", "archives/chunk_004.png"]}
+           "qd": ["qd_curves.png", "archive.png", "archives/chunk_004.png"],
+           "adversarial": ["learning_curve.png", "robustness.npz"]}
 # A bad value of each program's own options (besides the shared ones), with the flag the message must name.
 BAD_INPUT = {
     "train": (["--env-kwargs", "no_such_option=1"], "--env-kwargs"),
@@ -59,6 +64,7 @@ BAD_INPUT = {
     "meta_train": (["--population", "5"], "--population"),
     "ued": (["--replay-prob", "1.5"], "--replay-prob"),
     "qd": (["--cells", "15"], "--cells"),
+    "adversarial": (["--teacher-samples", "200"], "--teacher-samples"),
 }
 # What makes each program diverge: an absurd step size.
 DIVERGE = {
@@ -67,6 +73,7 @@ DIVERGE = {
     "meta_train": ["--lr", "1e38", "--sigma", "1e38"],
     "ued": ["--lr", "1e30"],
     "qd": ["--critic-lr", "1e38"],
+    "adversarial": ["--lr", "1e30", "--q-lr", "1e30"],
 }
 PROGRAM_NAMES = list(TINY)
 
@@ -167,7 +174,8 @@ def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(name, t
 
 
 @pytest.mark.parametrize("name,sweep", [("train", "lr=1e-3,3e-3"), ("evolve", "sigma=0.03,0.1"),
-                                        ("ued", "replay_prob=0.0,1.0"), ("qd", "iso_sigma=0.01,0.1")])
+                                        ("ued", "replay_prob=0.0,1.0"), ("qd", "iso_sigma=0.01,0.1"),
+                                        ("adversarial", "performance_threshold=0,1000000")])
 def test_sweep_over_a_traced_option_is_one_program_with_a_grid(name, sweep, tmp_path):
     out = tmp_path / "sweep"
     assert main(get_program(name), _argv(name, out, "--sweep", sweep)) == 0

@@ -5,7 +5,7 @@ that defines its :class:`~jaxrl.programs.driver.Program` as ``PROGRAM``, its
 Python entry (named like the program) and ``main`` for its entry point
 ``experiments/<name>.py``. Modules are imported on first use, so importing
 one program does not build every other's dependencies. The entries are
-``from jaxrl import train, evolve, meta_train, ued, qd``.
+``from jaxrl import train, evolve, meta_train, ued, qd, adversarial``.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ PROGRAMS = {
     "meta_train": "jaxrl.programs.meta_train",
     "ued": "jaxrl.programs.ued",
     "qd": "jaxrl.programs.qd",
+    "adversarial": "jaxrl.programs.adversarial",
 }
 
 

@@ -71,6 +71,8 @@ class OffPolicyState(NamedTuple):
     buffer: the replay buffer.
     env_state, obs: where the last iteration's collection stopped (``obs [num_envs, obs_dim]``).
     update_step: int32, iterations done.
+    context: what decides the env params of the next collection (QARL's teacher over the adversary's
+        temperature); ``()`` for an agent on fixed env params.
     """
 
     params: Any
@@ -79,6 +81,22 @@ class OffPolicyState(NamedTuple):
     env_state: Any
     obs: jax.Array
     update_step: jax.Array
+    context: Any = ()
+
+
+class Context(NamedTuple):
+    """A curriculum over the env params of an off-policy agent's collection, run inside its iteration.
+
+    Attributes:
+        init: ``hparams -> context`` (a pytree).
+        env_params: ``(context, env_steps, hparams) -> env_params`` of the next collection (``env_steps``: int32
+            env steps per seed done before it).
+        update: ``(context, traj [T, B], env_steps_after, hparams) -> (context, metrics)``, after the collection.
+    """
+
+    init: Callable
+    env_params: Callable
+    update: Callable
 
 
 def example_item(env: Env, env_params) -> ReplayItem:
@@ -123,6 +141,7 @@ def make_off_policy_agent(
     iteration_metrics: Callable | None = None,
     num_eval_episodes: int = 16,
     deterministic_eval: bool = True,
+    context: Context | None = None,
 ):
     """Builds a replay-based agent on the shared loop.
 
@@ -139,6 +158,8 @@ def make_off_policy_agent(
         end_of_learning: optional ``(params, env_steps_before, env_steps_after, hparams) -> params``,
             run after an iteration's learner steps (not before ``learning_starts``).
         iteration_metrics: optional ``(env_steps, hparams) -> dict`` of scalars (e.g. the current epsilon).
+        context: optional :class:`Context`: the env params of each collection come from it instead of the
+            ``env_params`` the loop passes (which evaluation still uses).
     """
     from jaxrl.agents.base import Agent  # here: the agents package imports this module
 
@@ -151,9 +172,11 @@ def make_off_policy_agent(
     def init(key, hp) -> OffPolicyState:
         key_learner, key_env = jax.random.split(key)
         params, opt_state = init_learner(key_learner, hp)
-        env_state, obs = vec_env.reset(key_env, env_params)
+        context_state = () if context is None else context.init(hp)
+        first_params = env_params if context is None else context.env_params(context_state, jnp.zeros((), jnp.int32), hp)
+        env_state, obs = vec_env.reset(key_env, first_params)
         buffer = init_buffer(item, cfg.buffer_size)
-        return OffPolicyState(params, opt_state, buffer, env_state, obs, jnp.zeros((), jnp.int32))
+        return OffPolicyState(params, opt_state, buffer, env_state, obs, jnp.zeros((), jnp.int32), context_state)
 
     def learn(key, params, opt_state, buffer, hp):
         def one_step(carry, step_key):
@@ -174,8 +197,13 @@ def make_off_policy_agent(
         def policy_dist(obs):
             return behaviour(state.params, obs, steps_before, hp)
 
+        if context is not None:
+            env_params_ = context.env_params(state.context, steps_before, hp)
         env_state, obs, traj, _ = collect_rollout(key_rollout, policy_dist, vec_env, env_params_, state.env_state, state.obs, cfg.steps_per_update)
         buffer = add(state.buffer, rollout_items(traj))
+        context_state, context_metrics = state.context, {}
+        if context is not None:
+            context_state, context_metrics = context.update(state.context, traj, steps_after, hp)
 
         learning = (steps_after >= cfg.learning_starts) & can_sample(buffer, cfg.batch_size)
         # Under vmap both branches run; while not learning, the discarded learner steps sample from the
@@ -196,13 +224,13 @@ def make_off_policy_agent(
             return params, opt_state, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
         params, opt_state, metrics = jax.lax.cond(learning, do_learn, skip, (state.params, state.opt_state))
-        metrics = dict(metrics)
+        metrics = dict(metrics, **context_metrics)
         if iteration_metrics is not None:
             metrics.update(iteration_metrics(steps_before, hp))
         metrics["learning"] = learning.astype(jnp.float32)
         metrics["train_return"] = jnp.mean(traj.info["episode_return"])
         metrics["episodes_done"] = jnp.sum(traj.info["episode_done"]).astype(jnp.float32)
-        return OffPolicyState(params, opt_state, buffer, env_state, obs, state.update_step + 1), metrics
+        return OffPolicyState(params, opt_state, buffer, env_state, obs, state.update_step + 1, context_state), metrics
 
     return Agent(
         init=init,
