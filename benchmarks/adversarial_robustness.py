@@ -1,0 +1,123 @@
+"""QARL against RARL, the other temperature baselines and no adversary: nominal, worst-case-adversary and
+held-out-physics returns (Reddi et al. 2024, the comparison of their Figures 3-5 on this library's tasks).
+
+Every (task, method) is one ``experiments/adversarial.py`` run from the task's preset
+(``configs/adversarial_{cartpole,pendulum}_cpu.yaml``), seeds vmapped in one program, in its own process; a
+run whose ``summary.json`` exists is read, not rerun (add methods or tasks to a results folder later). Per seed
+the scores are the protagonist's greedy return without an adversary (nominal), against a worst-case SAC adversary
+trained from scratch against it (as long as the training), and on the held-out physics levels (their mean).
+Tables give IQM and mean with 95% stratified-bootstrap intervals and the probability that QARL's seed beats the
+other method's (``jaxrl.evaluation``), per task.
+
+Usage::
+
+    python benchmarks/adversarial_robustness.py --out benchmarks/results/adversarial_cpu
+    python benchmarks/adversarial_robustness.py --out /tmp/smoke --tasks cartpole --methods qarl,none \\
+        --extra=--total-timesteps=2000,--worst-case-steps=1000,--num-seeds=2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+from bench_common import machine_info  # noqa: E402
+
+TASKS = {"cartpole": "configs/adversarial_cartpole_cpu.yaml", "pendulum": "configs/adversarial_pendulum_cpu.yaml"}
+METHODS = ("qarl", "rarl", "none", "fixed_temperature", "linear_schedule")
+SCORES = ("nominal_returns", "worst_case_returns", "held_out_returns")
+
+
+def run_one(out: Path, task: str, method: str, extra: list[str]) -> dict:
+    run_dir = out / "runs" / f"{task}_{method}"
+    summary = run_dir / "summary.json"
+    if not summary.is_file():
+        cmd = [sys.executable, str(ROOT / "experiments" / "adversarial.py"), "--config", str(ROOT / TASKS[task]),
+               "--method", method, *extra, "--out-dir", str(run_dir), "--overwrite", "--quiet", "--checkpoint-every", "0"]
+        print("  $", " ".join(cmd[1:]), flush=True)
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stdout + proc.stderr)
+            raise SystemExit(f"run failed ({proc.returncode}): {task} {method}")
+        print(f"  {task} {method}: {time.perf_counter() - start:.0f}s | {proc.stdout.strip().splitlines()[-1]}", flush=True)
+    return json.loads(summary.read_text())
+
+
+def statistics(results: dict) -> dict:
+    """Per task, method and score: IQM and mean [point, low, high]; per task and score: P(QARL > method)."""
+    import jax
+    from jaxrl.evaluation import interval_estimate, iqm_and_mean, probability_of_improvement
+
+    table = {}
+    for task, by_method in results.items():
+        table[task] = {}
+        for method, s in by_method.items():
+            table[task][method] = {name: iqm_and_mean(np.asarray(s[name])[:, None]) for name in SCORES}
+        if "qarl" in by_method:
+            for method, s in by_method.items():
+                if method == "qarl":
+                    continue
+                for name in SCORES:
+                    est = interval_estimate(jax.random.PRNGKey(0), probability_of_improvement,
+                                            np.asarray(by_method["qarl"][name])[:, None], np.asarray(s[name])[:, None])
+                    table[task][method][f"p_qarl_better_{name}"] = [float(est.point), float(est.low), float(est.high)]
+    return table
+
+
+def markdown(results: dict, table: dict, machine: dict) -> str:
+    def fmt(x):
+        return f"{x[0]:.1f} [{x[1]:.1f}, {x[2]:.1f}]"
+
+    lines = [f"Machine: {machine.get('cpu_model', '?')}, {machine.get('cpu_count', '?')} cores, CPU only.", ""]
+    for task, by_method in table.items():
+        any_run = next(iter(results[task].values()))
+        lines += [f"### {any_run['env']} ({any_run['num_seeds']} seeds, {any_run['env_steps_per_seed']:,} steps, "
+                  f"worst-case adversary {any_run['worst_case_steps']:,} steps)", "",
+                  "| method | nominal IQM | worst-case IQM | held-out IQM | P(QARL better): nominal / worst / held-out | final mean temperature |",
+                  "|---|---|---|---|---|---|"]
+        for method, row in by_method.items():
+            p = " / ".join(f"{row[f'p_qarl_better_{n}'][0]:.2f}" for n in SCORES) if f"p_qarl_better_{SCORES[0]}" in row else "-"
+            temperature = np.mean(results[task][method]["final_mean_temperature"])
+            lines.append(f"| {method} | {fmt(row['nominal_returns']['iqm'])} | {fmt(row['worst_case_returns']['iqm'])} | "
+                         f"{fmt(row['held_out_returns']['iqm'])} | {p} | {temperature:.4f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--methods", default="qarl,rarl,none")
+    parser.add_argument("--extra", default="", help="comma-separated flags added to every run")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    extra = [f for f in args.extra.split(",") if f]
+    extra = [part for flag in extra for part in flag.split("=", 1)]
+    results = {}
+    for task in args.tasks.split(","):
+        results[task] = {m: run_one(out, task, m, extra) for m in args.methods.split(",")}
+    table = statistics(results)
+    machine = machine_info()
+    kept = {t: {m: {k: s[k] for k in (*SCORES, "held_out_levels", "final_mean_temperature", "env", "num_seeds",
+                                       "env_steps_per_seed", "worst_case_steps", "run_seconds", "compile_seconds")}
+                for m, s in by_m.items()} for t, by_m in results.items()}
+    (out / "results.json").write_text(json.dumps({"machine": machine, "runs": kept, "statistics": table}, indent=1))
+    (out / "results.md").write_text(markdown(results, table, machine))
+    print(markdown(results, table, machine))
+
+
+if __name__ == "__main__":
+    main()
