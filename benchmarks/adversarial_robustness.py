@@ -33,7 +33,8 @@ sys.path.insert(0, str(HERE))
 
 from bench_common import machine_info  # noqa: E402
 
-TASKS = {"cartpole": "configs/adversarial_cartpole_cpu.yaml", "pendulum": "configs/adversarial_pendulum_cpu.yaml"}
+TASKS = {"cartpole": "configs/adversarial_cartpole_cpu.yaml", "pendulum": "configs/adversarial_pendulum_cpu.yaml",
+         "hopper": "configs/adversarial_hopper_cpu.yaml"}
 METHODS = ("qarl", "rarl", "none", "fixed_temperature", "linear_schedule")
 SCORES = ("nominal_returns", "worst_case_returns", "held_out_returns")
 

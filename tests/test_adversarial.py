@@ -258,3 +258,30 @@ def test_qarl_teacher_moves_only_above_its_threshold(tmp_path):
                                              "--out-dir", str(out)]) == 0
     concentration = np.load(out / "curves.npz")["concentration"][-1]  # [G, S]
     assert np.all(concentration[0] < 50.0) and np.all(concentration[1] == 50.0)
+
+
+def test_brax_hopper_push_moves_the_foot_and_physics_levels_apply():
+    """brax/hopper through mjx: with no push the step is brax's own (protagonist's action, its reward); a push along
+    x accelerates the foot along x; the adversary's reward is the negation; a heavier torso changes the step."""
+    from jaxrl.envs.adversarial import TwoPlayerBraxEnv
+
+    env = TwoPlayerBraxEnv("hopper", adversary_force=200.0)
+    params = env.default_params
+    state, _ = env.reset(jax.random.PRNGKey(0), params)
+    step = jax.jit(env.step)
+    protagonist = jnp.array([0.2, -0.1, 0.3])
+    calm_state, calm = step(jax.random.PRNGKey(1), state, jnp.concatenate([protagonist, jnp.zeros(2)]), params)
+    pushed_state, pushed = step(jax.random.PRNGKey(1), state, jnp.concatenate([protagonist, jnp.array([1.0, 0.0])]), params)
+    own = env._brax.step(jax.random.PRNGKey(1), state, protagonist, None)[1]
+    np.testing.assert_allclose(calm.obs, own.obs, rtol=1e-5, atol=1e-5)
+    assert float(calm.reward) == pytest.approx(float(own.reward), rel=1e-5)
+    assert float(pushed.info["adversary_reward"]) == -float(pushed.reward)
+
+    def foot_x_velocity(s):  # brax's link velocities exclude the world body: the foot (body 4) is link 3
+        return float(s.brax_state.pipeline_state.xd.vel[3, 0])
+
+    assert foot_x_velocity(pushed_state) > foot_x_velocity(calm_state) + 0.1  # pushed along +x
+    heavy = env.held_out_physics()[1]
+    heavy_params = jax.tree.map(lambda x: x[1], heavy)  # HeavyTorso
+    _, heavier = step(jax.random.PRNGKey(1), state, jnp.concatenate([protagonist, jnp.zeros(2)]), heavy_params)
+    assert not np.allclose(heavier.obs, calm.obs)

@@ -37,15 +37,16 @@ from gymnax.environments import spaces as gspaces
 from gymnax.environments.classic_control.cartpole import CartPole, EnvState as CartPoleState
 from gymnax.environments.classic_control.pendulum import EnvState as PendulumState, Pendulum, angle_normalize
 
-from jaxrl.envs.core import Box, Wrapper
+from jaxrl.envs.core import Box, Env, Wrapper
 from jaxrl.envs.gymnax_adapter import GymnaxEnv
 from jaxrl.envs.levels.classic import cartpole_held_out_levels
 
 ADVERSARY_ACTION_DIM = 2  # a 2-D force (F_x, F_y) on the pole's centre of mass
 
-# Default force budgets (Newtons per axis): QARL's dm_control tasks use 2 (cartpole) and 1 (pendulum) on heavier
-# poles; gymnax's CartPole pole weighs 0.1 kg, so 0.5 N already moves it as much as a third of gravity does.
-DEFAULT_ADVERSARY_FORCE = {"CartPole-v1": 0.5, "Pendulum-v1": 1.0}
+# Default force budgets (Newtons per axis): QARL's dm_control tasks use 2 (cartpole), 1 (pendulum) and 1 (hopper's
+# foot); gymnax's CartPole pole weighs 0.1 kg, so 0.5 N already moves it as much as a third of gravity does; brax's
+# hopper foot weighs 5.3 kg (the whole hopper 15.8 kg), against which 1 N is 2% of the foot's weight: 10 N there.
+DEFAULT_ADVERSARY_FORCE = {"CartPole-v1": 0.5, "Pendulum-v1": 1.0, "brax/hopper": 10.0}
 
 
 def split_action(action: jax.Array, protagonist_dim: int) -> tuple[jax.Array, jax.Array]:
@@ -155,6 +156,98 @@ class TwoPlayerEnv(GymnaxEnv):
         return names, jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *levels)
 
 
+class BraxPhysics(NamedTuple):
+    """A brax task's physics as env params (scalars, traced): the pushed robot's torso mass and every geom's
+    tangential friction, as multiples of the model's (QARL's two robustness axes on its MuJoCo tasks)."""
+
+    torso_mass_scale: jax.Array
+    friction_scale: jax.Array
+
+
+BRAX_HELD_OUT = {
+    "Default": (1.0, 1.0),
+    "HeavyTorso": (1.5, 1.0),
+    "LightTorso": (0.5, 1.0),
+    "Slippery": (1.0, 0.5),
+    "Grippy": (1.0, 1.5),
+}
+BRAX_PUSHED_BODY = {"hopper": "foot"}  # QARL's hopper adversary pushes the foot
+
+
+class TwoPlayerBraxEnv(Env):
+    """A brax task (MuJoCo physics through brax's ``mjx`` backend) whose adversary pushes a body with a force
+    ``(F_x, F_z)`` at its centre of mass, as QARL's dm_control tasks do (MuJoCo's ``xfrc_applied``, kept through
+    the frames of one env step). Params are :class:`BraxPhysics`; the time limit is a truncation and the env
+    auto-resets (:class:`~jaxrl.envs.brax_adapter.BraxEnv` does the rest). Rewards and observations are brax's
+    (its control cost counts the protagonist's action only)."""
+
+    def __init__(self, task: str, adversary_force: float | None = None, episode_length: int = 1000):
+        from jaxrl.envs.brax_adapter import BraxEnv
+
+        if task not in BRAX_PUSHED_BODY:
+            raise ValueError(f"no two-player version of brax/{task}; choose from {', '.join(BRAX_PUSHED_BODY)}")
+        import mujoco
+
+        self.env_id = f"brax/{task}"
+        self._brax = BraxEnv(task, backend="mjx", episode_length=episode_length)
+        sys = self._brax.sys
+        self._sys = sys
+        self._body = mujoco.mj_name2id(sys.mj_model, mujoco.mjtObj.mjOBJ_BODY, BRAX_PUSHED_BODY[task])
+        self._torso = mujoco.mj_name2id(sys.mj_model, mujoco.mjtObj.mjOBJ_BODY, "torso")
+        self.adversary_force = float(DEFAULT_ADVERSARY_FORCE[self.env_id] if adversary_force is None else adversary_force)
+        self.protagonist_dim = int(self._brax.action_space(None).shape[0])
+        self.adversary_dim = ADVERSARY_ACTION_DIM
+
+    name = property(lambda self: self.env_id)
+
+    @property
+    def default_params(self) -> BraxPhysics:
+        return BraxPhysics(jnp.float32(1.0), jnp.float32(1.0))
+
+    def _physics(self, params: BraxPhysics):
+        sys = self._sys
+        return sys.replace(body_mass=sys.body_mass.at[self._torso].multiply(params.torso_mass_scale),
+                           geom_friction=sys.geom_friction.at[:, 0].multiply(params.friction_scale))
+
+    def _with_physics(self, params, fn):
+        """``fn()`` with the brax env's system set to ``params``' physics for the trace (as brax's own
+        domain-randomisation wrapper does), restored afterwards."""
+        unwrapped = self._brax._env.unwrapped
+        try:
+            unwrapped.sys = self._physics(params)
+            return fn()
+        finally:
+            unwrapped.sys = self._sys
+
+    def reset(self, key, params):
+        return self._with_physics(params, lambda: self._brax.reset(key, None))
+
+    def step(self, key, state, action, params):
+        action = jnp.clip(action, -1.0, 1.0)
+        protagonist, adversary = split_action(action, self.protagonist_dim)
+        force = self.adversary_force * adversary
+        pipeline = state.brax_state.pipeline_state
+        xfrc = jnp.zeros_like(pipeline.xfrc_applied).at[self._body, 0].set(force[0]).at[self._body, 2].set(force[1])
+        pushed = state._replace(brax_state=state.brax_state.replace(pipeline_state=pipeline.replace(xfrc_applied=xfrc)))
+        state, ts = self._with_physics(params, lambda: self._brax.step(key, pushed, protagonist, None))
+        return state, ts._replace(info={"adversary_reward": -ts.reward})
+
+    def observation_space(self, params):
+        return self._brax.observation_space(None)
+
+    def action_space(self, params):
+        one = np.ones((self.protagonist_dim + self.adversary_dim,), np.float32)
+        return Box(low=-one, high=one, shape=one.shape)
+
+    def max_episode_steps(self, params):
+        return self._brax.max_episode_steps(None)
+
+    def held_out_physics(self) -> tuple[tuple[str, ...], BraxPhysics]:
+        names = tuple(BRAX_HELD_OUT)
+        values = np.asarray([BRAX_HELD_OUT[n] for n in names], np.float32)
+        return names, BraxPhysics(jnp.asarray(values[:, 0]), jnp.asarray(values[:, 1]))
+
+
 class TemperatureParams(NamedTuple):
     """Where each episode's adversary temperature comes from (leaves are scalars, traced).
 
@@ -251,6 +344,12 @@ class AdversaryTemperature(Wrapper):
         return self.env.max_episode_steps(params.env)
 
 
+TWO_PLAYER_ENVS = (*TWO_PLAYER_DYNAMICS, *(f"brax/{t}" for t in BRAX_PUSHED_BODY))
+
+
 def make_two_player(env_id: str, adversary_force: float | None = None, gamma: float = 0.99) -> AdversaryTemperature:
-    """``env_id``'s two-player task with the temperature observation (default params: temperature fixed at 0)."""
+    """``env_id``'s two-player task (one of :data:`TWO_PLAYER_ENVS`) with the temperature observation (default
+    params: temperature fixed at 0)."""
+    if env_id.startswith("brax/"):
+        return AdversaryTemperature(TwoPlayerBraxEnv(env_id.split("/", 1)[1], adversary_force), gamma)
     return AdversaryTemperature(TwoPlayerEnv(env_id, adversary_force), gamma)

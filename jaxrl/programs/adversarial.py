@@ -23,7 +23,7 @@ from jaxrl.adversarial.players import TwoPlayerHParams, make_two_player_sac
 from jaxrl.adversarial.robustness import make_robustness_evaluation, robustness_keys
 from jaxrl.agents.sac import SACConfig, sac_hparams
 from jaxrl.config import ConfigError, option
-from jaxrl.envs.adversarial import DEFAULT_ADVERSARY_FORCE, TWO_PLAYER_DYNAMICS, make_two_player
+from jaxrl.envs.adversarial import DEFAULT_ADVERSARY_FORCE, TWO_PLAYER_ENVS, make_two_player
 from jaxrl.io.plots import plot_learning_curves
 from jaxrl.programs.driver import Built, entries, finite_mean, program_from_module
 from jaxrl.training.loop import make_runner
@@ -32,8 +32,9 @@ from jaxrl.training.sweep import grid_label, member_batch
 
 # The teacher's performance threshold on the protagonist's discounted return (gamma 0.99) per task. QARL uses
 # about a tenth of the best discounted return on dm_control's [0, 1] rewards (cartpole 10); here half of
-# CartPole's best (99.3) and, for Pendulum, a return a swing-up reaches and a random policy (about -520) does not.
-DEFAULT_THRESHOLD = {"CartPole-v1": 50.0, "Pendulum-v1": -300.0}
+# CartPole's best (99.3); for Pendulum, a return a swing-up reaches and a random policy (about -520) does not; for
+# the hopper (about 1 per step standing), half of standing through the discounted horizon.
+DEFAULT_THRESHOLD = {"CartPole-v1": 50.0, "Pendulum-v1": -300.0, "brax/hopper": 50.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +42,8 @@ class AdversarialOptions:
     """The task, the method and its curriculum, and the robustness evaluation."""
 
     method: str = option("qarl", "how the adversary is trained and its temperature chosen", choices=METHODS)
-    env: str = option("CartPole-v1", "two-player task (the adversary pushes the pole)", choices=tuple(TWO_PLAYER_DYNAMICS))
+    env: str = option("CartPole-v1", "two-player task (the adversary pushes the pole; brax/hopper: the foot)",
+                      choices=TWO_PLAYER_ENVS)
     total_timesteps: int = option(100_000, "environment steps per seed", minimum=1)
     adversary_force: float = option(float("nan"), "the adversary's force budget per axis in Newtons (nan: the task's "
                                     f"default, {DEFAULT_ADVERSARY_FORCE})", minimum=0.0)
@@ -211,7 +213,7 @@ def report(s: dict, cfg) -> str:
 
 
 def default_out_dir(cfg) -> str:
-    return f"runs/adversarial_{cfg.adversarial.method}_{cfg.adversarial.env}"
+    return f"runs/adversarial_{cfg.adversarial.method}_{cfg.adversarial.env.replace('/', '_')}"
 
 
 PROGRAM = program_from_module(
