@@ -311,6 +311,14 @@ def test_progress_plain_lines_when_not_a_terminal():
     assert lines[0].startswith("[ 50.0%]") and "return 12.5" in lines[0] and "250 steps/s" in lines[0] and "ETA 0:00:02" in lines[0]
 
 
+def test_progress_eta_of_many_members():
+    """Steps count one member's, throughput all members': 10 members at 250 steps/s together do one member's
+    remaining 500 steps in 20 s."""
+    stream = io.StringIO()
+    Progress(1000, stream=stream, members=10).update(500, 250.0)
+    assert "250 steps/s" in stream.getvalue() and "ETA 0:00:20" in stream.getvalue()
+
+
 def test_progress_bar_on_a_terminal():
     class Tty(io.StringIO):
         def isatty(self):

@@ -24,8 +24,11 @@ class Progress:
     output is redirected (logs, CI) one plain line is printed per chunk.
     """
 
-    def __init__(self, total_steps: float, stream=None, enabled: bool = True):
+    def __init__(self, total_steps: float, stream=None, enabled: bool = True, members: int = 1):
+        """``total_steps`` and the ``steps`` of :meth:`update` count one member's steps; ``steps_per_second``
+        counts all ``members``' together (what the run's throughput is), so the ETA divides by it per member."""
         self.total = float(total_steps)
+        self.members = int(members)
         self.stream = stream or sys.stdout
         self.enabled = enabled
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -35,7 +38,7 @@ class Progress:
         if not self.enabled:
             return
         frac = min(1.0, steps / self.total) if self.total else 1.0
-        eta = (self.total - steps) / steps_per_second if steps_per_second > 0 else float("nan")
+        eta = (self.total - steps) * self.members / steps_per_second if steps_per_second > 0 else float("nan")
         parts = [f"{_fmt_steps(steps)}/{_fmt_steps(self.total)} steps"]
         parts += [f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in fields.items()]
         parts += [f"{_fmt_steps(steps_per_second)} steps/s", f"elapsed {_fmt_time(time.perf_counter() - self.start)}"]

@@ -540,7 +540,7 @@ def run(program: Program, cfg: Config, write: bool = True, log=print) -> RunResu
     compile_from_cache = compile_cache.hits() > hits_before
 
     steps = runner.agent.env_steps_per_update
-    progress = Progress(runner.agent.num_updates * steps, enabled=not opts.quiet and is_primary())
+    progress = Progress(runner.agent.num_updates * steps, enabled=not opts.quiet and is_primary(), members=num_members)
     diverged_members: dict[int, tuple] = {}
     stopped = False
     for chunk in range(start_chunk, runner.num_chunks):
