@@ -285,3 +285,26 @@ def test_brax_hopper_push_moves_the_foot_and_physics_levels_apply():
     heavy_params = jax.tree.map(lambda x: x[1], heavy)  # HeavyTorso
     _, heavier = step(jax.random.PRNGKey(1), state, jnp.concatenate([protagonist, jnp.zeros(2)]), heavy_params)
     assert not np.allclose(heavier.obs, calm.obs)
+
+
+def test_worst_case_training_meets_the_greedy_frozen_protagonist():
+    """While the worst-case adversary trains, the frozen protagonist acts as it is evaluated: greedily from the
+    first step (no warm-up noise), and its parameters never change."""
+    from jaxrl.adversarial.methods import RationalityHParams
+    from jaxrl.adversarial.players import TwoPlayerHParams, make_two_player_sac
+
+    cfg = SACConfig(hidden_sizes=(16,), learning_starts=8, batch_size=4, buffer_size=64)
+    env = make_two_player("CartPole-v1")
+    agent, _ = make_two_player_sac(cfg, env, 32, adversary="autotuned", learn_protagonist=False)
+    hp = TwoPlayerHParams(sac_hparams(cfg), RationalityHParams(*[jnp.float32(1.0)] * 6))
+    state = agent.init(jax.random.PRNGKey(0), hp)
+    start_params = state.params
+    start = start_params.protagonist
+    update = jax.jit(lambda k, s: agent.update(k, s, env.default_params, hp))
+    for i in range(12):
+        state, _ = update(jax.random.PRNGKey(i), state)
+    stored = jax.tree.map(lambda x: x[:12], state.buffer.data)
+    greedy = agent.act(start_params, stored.obs, jax.random.PRNGKey(0), True)[:, :1]
+    np.testing.assert_allclose(stored.action[:, :1], greedy, atol=1e-6)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(start), jax.tree.leaves(state.params.protagonist)))
+    assert not np.allclose(stored.action[:, 1:], 0.0)  # the adversary explores

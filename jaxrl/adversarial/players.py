@@ -31,6 +31,7 @@ from jaxrl.networks import TanhGaussian
 from jaxrl.training.off_policy import Context, make_off_policy_agent
 
 ADVERSARY_KINDS = ("tempered", "autotuned", "none")
+FROZEN_LOG_STD = -30.0  # a frozen protagonist's behaviour: its greedy action (exp(-30) ~ 1e-13 of noise)
 
 
 class TwoPlayerParams(NamedTuple):
@@ -88,8 +89,12 @@ def make_two_player_sac(cfg: SACConfig, env, total_timesteps: int, *, adversary:
         return TwoPlayerParams(p_params, a_params), TwoPlayerParams(p_opt, a_opt)
 
     def behaviour(params: TwoPlayerParams, obs, env_steps, hp: TwoPlayerHParams):
-        return joint_distribution(protagonist.behaviour(params.protagonist, obs, env_steps, hp.sac),
-                                  opponent.behaviour(params.adversary, obs, env_steps, hp.sac))
+        if learn_protagonist:
+            p_dist = protagonist.behaviour(params.protagonist, obs, env_steps, hp.sac)
+        else:  # a frozen protagonist plays as it is evaluated, greedily, from the first step
+            greedy = protagonist.behaviour(params.protagonist, obs, jnp.int32(cfg.learning_starts), hp.sac)
+            p_dist = TanhGaussian(greedy.mean, jnp.full_like(greedy.log_std, FROZEN_LOG_STD))
+        return joint_distribution(p_dist, opponent.behaviour(params.adversary, obs, env_steps, hp.sac))
 
     def learn_step(key, params: TwoPlayerParams, opt_state: TwoPlayerParams, batch, hp: TwoPlayerHParams):
         key_a, key_p = jax.random.split(key)
