@@ -96,6 +96,30 @@ def markdown(results: dict, table: dict, machine: dict) -> str:
     return "\n".join(lines)
 
 
+def figure(path: Path, table: dict, results: dict) -> None:
+    """One row per task, one panel per score: each method's IQM and its 95% interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(table)
+    fig, axes = plt.subplots(len(tasks), len(SCORES), figsize=(4 * len(SCORES), 2.6 * len(tasks)), squeeze=False)
+    for i, task in enumerate(tasks):
+        methods = list(table[task])
+        for j, name in enumerate(SCORES):
+            ax = axes[i, j]
+            iqm = np.asarray([table[task][m][name]["iqm"] for m in methods])
+            ax.errorbar(iqm[:, 0], np.arange(len(methods)), xerr=[iqm[:, 0] - iqm[:, 1], iqm[:, 2] - iqm[:, 0]],
+                        fmt="o", capsize=3)
+            ax.set_yticks(np.arange(len(methods)), methods)
+            ax.set_title(f"{next(iter(results[task].values()))['env']}: {name.replace('_returns', '')}", fontsize=9)
+            ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
@@ -117,6 +141,7 @@ def main() -> None:
                 for m, s in by_m.items()} for t, by_m in results.items()}
     (out / "results.json").write_text(json.dumps({"machine": machine, "runs": kept, "statistics": table}, indent=1))
     (out / "results.md").write_text(markdown(results, table, machine))
+    figure(out / "robustness.png", table, results)
     print(markdown(results, table, machine))
 
 
