@@ -124,7 +124,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--tasks", default=",".join(TASKS))
-    parser.add_argument("--methods", default="qarl,rarl,none")
+    parser.add_argument("--methods", default="qarl,rarl,none",
+                        help="methods to run where missing; methods already run in --out are reported too")
     parser.add_argument("--extra", default="", help="comma-separated flags added to every run")
     args = parser.parse_args()
     out = Path(args.out)
@@ -133,7 +134,10 @@ def main() -> None:
     extra = [part for flag in extra for part in flag.split("=", 1)]
     results = {}
     for task in args.tasks.split(","):
-        results[task] = {m: run_one(out, task, m, extra) for m in args.methods.split(",")}
+        # the methods asked for (run where missing), and every other method already run in this folder
+        asked = args.methods.split(",")
+        done = [m for m in METHODS if (out / "runs" / f"{task}_{m}" / "summary.json").is_file()]
+        results[task] = {m: run_one(out, task, m, extra) for m in METHODS if m in asked or m in done}
     table = statistics(results)
     machine = machine_info()
     kept = {t: {m: {k: s[k] for k in (*SCORES, "held_out_levels", "final_mean_temperature", "env", "num_seeds",
