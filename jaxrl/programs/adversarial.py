@@ -56,7 +56,8 @@ class AdversarialOptions:
                                           f"needs to move (nan: the task's default, {DEFAULT_THRESHOLD})", traced=True)
     teacher_samples: int = option(30, "teacher: finished episodes per update", minimum=1)
     teacher_capacity: int = option(100, "teacher: most episodes one update reads", minimum=1)
-    temperature: float = option(0.01, "fixed_temperature's adversary temperature", traced=True, minimum=0.0)
+    temperature: float = option(0.001, "fixed_temperature's adversary temperature (default: the mean of the curriculum's "
+                                "target, a nearly rational adversary throughout)", traced=True, minimum=0.0)
     worst_case_steps: int = option(0, "env steps the worst-case adversary trains against the final protagonist "
                                    "(0: --total-timesteps)", minimum=0)
 
