@@ -52,7 +52,20 @@ def run_one(out: Path, task: str, method: str, extra: list[str]) -> dict:
             sys.stderr.write(proc.stdout + proc.stderr)
             raise SystemExit(f"run failed ({proc.returncode}): {task} {method}")
         print(f"  {task} {method}: {time.perf_counter() - start:.0f}s | {proc.stdout.strip().splitlines()[-1]}", flush=True)
-    return json.loads(summary.read_text())
+    result = json.loads(summary.read_text())
+    last = json.loads((run_dir / "metrics.jsonl").read_text().strip().splitlines()[-1])  # mean over seeds
+    result["final_adversary_alpha"] = last.get("adversary_alpha")
+    return result
+
+
+def adversary_temperature(method: str, s: dict) -> str:
+    """The adversary's entropy temperature at the end: the curriculum's mean (qarl, linear_schedule), the constant
+    (fixed_temperature), SAC's learned temperature (rarl), none without an adversary."""
+    if method == "none":
+        return "-"
+    if method == "rarl":
+        return f"{s['final_adversary_alpha']:.4f} (learned)"
+    return f"{np.mean(s['final_mean_temperature']):.4f}" if method != "fixed_temperature" else "fixed"
 
 
 def statistics(results: dict) -> dict:
@@ -85,13 +98,13 @@ def markdown(results: dict, table: dict, machine: dict) -> str:
         any_run = next(iter(results[task].values()))
         lines += [f"### {any_run['env']} ({any_run['num_seeds']} seeds, {any_run['env_steps_per_seed']:,} steps, "
                   f"worst-case adversary {any_run['worst_case_steps']:,} steps)", "",
-                  "| method | nominal IQM | worst-case IQM | held-out IQM | P(QARL better): nominal / worst / held-out | final mean temperature |",
+                  "| method | nominal IQM | worst-case IQM | held-out IQM | P(QARL better): nominal / worst / held-out | adversary temperature at the end |",
                   "|---|---|---|---|---|---|"]
         for method, row in by_method.items():
             p = " / ".join(f"{row[f'p_qarl_better_{n}'][0]:.2f}" for n in SCORES) if f"p_qarl_better_{SCORES[0]}" in row else "-"
-            temperature = np.mean(results[task][method]["final_mean_temperature"])
+            temperature = adversary_temperature(method, results[task][method])
             lines.append(f"| {method} | {fmt(row['nominal_returns']['iqm'])} | {fmt(row['worst_case_returns']['iqm'])} | "
-                         f"{fmt(row['held_out_returns']['iqm'])} | {p} | {temperature:.4f} |")
+                         f"{fmt(row['held_out_returns']['iqm'])} | {p} | {temperature} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -140,7 +153,7 @@ def main() -> None:
         results[task] = {m: run_one(out, task, m, extra) for m in METHODS if m in asked or m in done}
     table = statistics(results)
     machine = machine_info()
-    kept = {t: {m: {k: s[k] for k in (*SCORES, "held_out_levels", "final_mean_temperature", "env", "num_seeds",
+    kept = {t: {m: {k: s[k] for k in (*SCORES, "held_out_levels", "final_mean_temperature", "final_adversary_alpha", "env", "num_seeds",
                                        "env_steps_per_seed", "worst_case_steps", "run_seconds", "compile_seconds")}
                 for m, s in by_m.items()} for t, by_m in results.items()}
     (out / "results.json").write_text(json.dumps({"machine": machine, "runs": kept, "statistics": table}, indent=1))
