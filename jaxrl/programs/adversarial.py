@@ -24,11 +24,11 @@ from jaxrl.adversarial.robustness import make_robustness_evaluation, robustness_
 from jaxrl.agents.sac import SACConfig, sac_hparams
 from jaxrl.config import ConfigError, option
 from jaxrl.envs.adversarial import DEFAULT_ADVERSARY_FORCE, TWO_PLAYER_ENVS, make_two_player
-from jaxrl.io.plots import plot_learning_curves
 from jaxrl.programs.driver import Built, entries, finite_mean, program_from_module
+from jaxrl.programs.train import curves as training_curves, learning_curve_figure
 from jaxrl.training.loop import make_runner
 from jaxrl.training.off_policy import config_problem
-from jaxrl.training.sweep import grid_label, member_batch
+from jaxrl.training.sweep import member_batch
 
 # The teacher's performance threshold on the protagonist's discounted return (gamma 0.99) per task. QARL uses
 # about a tenth of the best discounted return on dm_control's [0, 1] rewards (cartpole 10); here half of
@@ -182,19 +182,13 @@ def summary(ctx, history: dict, state) -> dict:
 def curves(ctx, history: dict) -> dict:
     """``env_steps [U]``, ``train_return [U, G, S]``, ``concentration [U, G, S]``, ``temperature [U, G, S]``,
     ``eval_env_steps [C]``, ``eval_returns [C, G, S, E]`` (nominal)."""
-    train_return, eval_returns = history["train_return"], history["eval_returns"]
-    steps, chunk_len = ctx.steps_per_update, ctx.built.runner.chunk_len
-    eval_updates = np.minimum((np.arange(eval_returns.shape[0]) + 1) * chunk_len, ctx.num_updates)
-    return dict(env_steps=(np.arange(train_return.shape[0]) + 1) * steps, train_return=train_return,
-                concentration=history["concentration"], temperature=history["temperature"],
-                eval_env_steps=eval_updates * steps, eval_returns=eval_returns)
+    return dict(training_curves(ctx, history), concentration=history["concentration"],
+                temperature=history["temperature"])
 
 
 def figures(ctx, curves: dict) -> None:
     opts = ctx.cfg.adversarial
-    plot_learning_curves(ctx.run_dir.path / "learning_curve.png", curves["env_steps"], curves["train_return"],
-                         curves["eval_env_steps"], curves["eval_returns"].mean(-1), [grid_label(p) for p in ctx.grid],
-                         f"{opts.method} on {opts.env}: return against the adversary (train), without (eval)")
+    learning_curve_figure(ctx, curves, f"{opts.method} on {opts.env}: return against the adversary (train), without (eval)")
 
 
 def artifacts(ctx, state) -> None:

@@ -106,6 +106,10 @@ class RunContext:
     def num_updates(self) -> int:
         return self.built.agent.num_updates
 
+    def evaluated_updates(self, num_evaluations: int) -> np.ndarray:
+        """``[C]``: the updates done when each of the first ``C`` chunk evaluations ran (the last chunk may be short)."""
+        return np.minimum((np.arange(num_evaluations) + 1) * self.built.runner.chunk_len, self.num_updates)
+
 
 def _no_fields(*_):
     return {}

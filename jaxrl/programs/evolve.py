@@ -98,10 +98,8 @@ def progress_fields(ctx, last: dict, eval_returns) -> dict:
 def curves(ctx, history: dict) -> dict:
     """``generation [N]``, ``population_returns [N, G, S, P]``, ``eval_generations [C]``, ``eval_returns [C, G, S, E]``."""
     pop, eval_returns = history["population_returns"], history["eval_returns"]
-    chunk_len = ctx.built.runner.chunk_len
     return dict(generation=np.arange(pop.shape[0]) + 1, population_returns=pop,
-                eval_generations=np.minimum((np.arange(eval_returns.shape[0]) + 1) * chunk_len, ctx.num_updates),
-                eval_returns=eval_returns)
+                eval_generations=ctx.evaluated_updates(eval_returns.shape[0]), eval_returns=eval_returns)
 
 
 def search_summary(ctx, history: dict, state) -> dict:

@@ -102,17 +102,20 @@ def summary(ctx, history: dict, state) -> dict:
 def curves(ctx, history: dict) -> dict:
     """``env_steps [U]``, ``train_return [U, G, S]``, ``eval_env_steps [C]``, ``eval_returns [C, G, S, E]``."""
     train_return, eval_returns = history["train_return"], history["eval_returns"]
-    steps, chunk_len = ctx.steps_per_update, ctx.built.runner.chunk_len
-    eval_updates = np.minimum((np.arange(eval_returns.shape[0]) + 1) * chunk_len, ctx.num_updates)
+    steps = ctx.steps_per_update
     return dict(env_steps=(np.arange(train_return.shape[0]) + 1) * steps, train_return=train_return,
-                eval_env_steps=eval_updates * steps, eval_returns=eval_returns)
+                eval_env_steps=ctx.evaluated_updates(eval_returns.shape[0]) * steps, eval_returns=eval_returns)
+
+
+def learning_curve_figure(ctx, curves: dict, title: str) -> None:
+    """``learning_curve.png``: training and evaluation returns of every grid point over env steps."""
+    plot_learning_curves(ctx.run_dir.path / "learning_curve.png", curves["env_steps"], curves["train_return"],
+                         curves["eval_env_steps"], curves["eval_returns"].mean(-1), [grid_label(p) for p in ctx.grid], title)
 
 
 def figures(ctx, curves: dict) -> None:
     exp = ctx.cfg.experiment
-    plot_learning_curves(ctx.run_dir.path / "learning_curve.png", curves["env_steps"], curves["train_return"],
-                         curves["eval_env_steps"], curves["eval_returns"].mean(-1), [grid_label(p) for p in ctx.grid],
-                         f"{exp.algo.upper()} on {exp.env}")
+    learning_curve_figure(ctx, curves, f"{exp.algo.upper()} on {exp.env}")
 
 
 def report(s: dict, cfg) -> str:

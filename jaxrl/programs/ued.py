@@ -187,7 +187,7 @@ def curves(ctx, history: dict) -> dict:
     per update ``env_steps [U]`` and the training statistics of :data:`TRAINING_CURVES` (``[U, G, S]``)."""
     eval_returns = history["eval_returns"]
     per_level = eval_returns.reshape(*eval_returns.shape[:3], len(ctx.built.extra["names"]), -1)
-    chunks = np.minimum((np.arange(eval_returns.shape[0]) + 1) * ctx.built.runner.chunk_len, ctx.num_updates)
+    chunks = ctx.evaluated_updates(eval_returns.shape[0])
     out = dict(eval_env_steps=chunks * ctx.steps_per_update, eval_returns=per_level,
                level_names=np.asarray(ctx.built.extra["names"]))
     updates = history["gradient_updates"].shape[0]
