@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Callable
 
 import jax
+import jax.numpy as jnp
 
 
 def hvp(loss: Callable, params, vector, *args):
@@ -42,7 +43,27 @@ def neumann_inverse_hvp(hvp_fn: Callable, vector, alpha: float, num_terms: int):
     return jax.tree.map(lambda t: alpha * t, total)
 
 
-def implicit_gradient(inner_loss: Callable, outer_objective: Callable, theta, phi, alpha: float, num_terms: int):
+def _vdot(a, b):
+    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def spectral_radius(hvp_fn: Callable, vector, num_iterations: int):
+    """``|lambda|_max`` of ``H`` by ``num_iterations`` power iterations from ``vector`` (a scalar; 0 when ``H v``
+    vanishes). ``num_iterations`` Hessian-vector products."""
+
+    def iteration(v, _):
+        hv = hvp_fn(v)
+        norm = jnp.sqrt(_vdot(hv, hv))
+        return jax.tree.map(lambda x: x / jnp.maximum(norm, 1e-30), hv), norm
+
+    norm0 = jnp.sqrt(_vdot(vector, vector))
+    v0 = jax.tree.map(lambda x: x / jnp.maximum(norm0, 1e-30), vector)
+    _, norms = jax.lax.scan(iteration, v0, None, length=num_iterations)
+    return norms[-1]
+
+
+def implicit_gradient(inner_loss: Callable, outer_objective: Callable, theta, phi, alpha, num_terms: int,
+                      power_iterations: int = 0):
     """``dJ/dphi`` of ``J(theta*(phi))`` at an inner solution ``theta`` (``grad_theta inner_loss = 0`` there).
 
     Args:
@@ -50,16 +71,23 @@ def implicit_gradient(inner_loss: Callable, outer_objective: Callable, theta, ph
         outer_objective: ``theta -> scalar``, ``J`` (no direct dependence on ``phi``).
         theta, phi: pytrees; ``theta`` the inner solution for ``phi``.
         alpha, num_terms: the Neumann series' step and length (:func:`neumann_inverse_hvp`).
+        power_iterations: when > 0, the step is capped at ``1 / |lambda|_max`` of the Hessian, estimated by that
+            many power iterations, so the series cannot blow up where the curvature is large (an RL objective's
+            curvature grows with the returns as the agent improves).
 
     Returns:
         A pytree like ``phi``.
     """
     outer_grad = jax.grad(outer_objective)(theta)
-    w = neumann_inverse_hvp(lambda v: hvp(inner_loss, theta, v, phi), outer_grad, alpha, num_terms)
+    hvp_fn = lambda v: hvp(inner_loss, theta, v, phi)  # noqa: E731
+    if power_iterations > 0:
+        radius = jax.lax.stop_gradient(spectral_radius(hvp_fn, outer_grad, power_iterations))
+        alpha = jnp.minimum(alpha, 1.0 / jnp.maximum(radius, 1e-30))
+    w = neumann_inverse_hvp(hvp_fn, outer_grad, alpha, num_terms)
     w = jax.lax.stop_gradient(w)
 
     def mixed(phi_):  # <grad_theta L(theta, phi_), w>: its phi-gradient is (d^2 L / d theta d phi)^T w
         inner_grad = jax.grad(inner_loss)(theta, phi_)
-        return sum(jax.numpy.vdot(g, x) for g, x in zip(jax.tree.leaves(inner_grad), jax.tree.leaves(w)))
+        return _vdot(inner_grad, w)
 
     return jax.tree.map(lambda g: -g, jax.grad(mixed)(phi))

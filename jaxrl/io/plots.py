@@ -236,22 +236,46 @@ def plot_archive(path, fitnesses, centroids, minval, maxval, title: str, descrip
     fig.savefig(path, dpi=110)
 
 
-def plot_qd_curves(path, evaluations, curves: dict, title: str):
-    """QD-score, coverage and max fitness against evaluations: mean and 95% interval over seeds.
+def plot_metric_curves(path, x, curves: dict, title: str, xlabel: str, percent: tuple = ()):
+    """One panel per metric against ``x``: mean and 95% interval over seeds.
 
     Args:
-        evaluations: ``[N]`` evaluations per seed after each iteration.
-        curves: ``{"qd_score": [N, S], "coverage": [N, S], "max_fitness": [N, S]}``.
+        x: ``[N]``; curves: ``{name: [N, S]}``; percent: names drawn with a "(%)" title.
     """
-    fig = Figure(figsize=(13, 3.8), layout="constrained")
-    axes = fig.subplots(1, len(curves))
+    fig = Figure(figsize=(max(4.4 * len(curves), 6), 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(curves)))
     for ax, (name, values) in zip(axes, curves.items()):
         mean, half = mean_and_ci95(values, axis=-1)
-        (line,) = ax.plot(evaluations, mean)
-        ax.fill_between(evaluations, mean - half, mean + half, alpha=0.25, color=line.get_color())
-        ax.set_title(name.replace("_", " ") + (" (%)" if name == "coverage" else ""))
-        ax.set_xlabel("evaluations per seed")
+        (line,) = ax.plot(x, mean)
+        ax.fill_between(x, mean - half, mean + half, alpha=0.25, color=line.get_color())
+        ax.set_title(name.replace("_", " ") + (" (%)" if name in percent else ""))
+        ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
     n = next(iter(curves.values())).shape[-1]
     fig.suptitle(f"{title}: mean and 95% interval over {n} seed{'s' if n > 1 else ''}")
+    fig.savefig(path, dpi=110)
+
+
+def plot_qd_curves(path, evaluations, curves: dict, title: str):
+    """QD-score, coverage and max fitness against evaluations (``curves``: ``{name: [N, S]}``)."""
+    plot_metric_curves(path, evaluations, curves, title, "evaluations per seed", percent=("coverage",))
+
+
+def plot_state_maps(path, maps: dict, extent, axis_labels, title: str):
+    """One heatmap panel per function of the state on a 2-D grid of states.
+
+    Args:
+        maps: ``{name: [ny, nx]}`` (row ``y``, column ``x``); extent: ``(x_min, x_max, y_min, y_max)``;
+        axis_labels: ``(x label, y label)``.
+    """
+    fig = Figure(figsize=(4.6 * len(maps), 4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(maps)))
+    for ax, (name, values) in zip(axes, maps.items()):
+        image = ax.imshow(np.asarray(values), origin="lower", extent=extent, aspect="auto", cmap="coolwarm",
+                          interpolation="nearest")
+        fig.colorbar(image, ax=ax)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(axis_labels[0])
+        ax.set_ylabel(axis_labels[1])
+    fig.suptitle(title, fontsize=10)
     fig.savefig(path, dpi=110)

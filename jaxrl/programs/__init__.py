@@ -5,7 +5,7 @@ that defines its :class:`~jaxrl.programs.driver.Program` as ``PROGRAM``, its
 Python entry (named like the program) and ``main`` for its entry point
 ``experiments/<name>.py``. Modules are imported on first use, so importing
 one program does not build every other's dependencies. The entries are
-``from jaxrl import train, evolve, meta_train, ued, qd, adversarial``.
+``from jaxrl import train, evolve, meta_train, ued, qd, adversarial, reward_opt``.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ PROGRAMS = {
     "ued": "jaxrl.programs.ued",
     "qd": "jaxrl.programs.qd",
     "adversarial": "jaxrl.programs.adversarial",
+    "reward_opt": "jaxrl.programs.reward_opt",
 }
 
 
