@@ -48,15 +48,19 @@ TINY = {
     "adversarial": ["--method", "qarl", "--env", "CartPole-v1", "--total-timesteps", "256", "--learning-starts", "64",
                     "--batch-size", "32", "--buffer-size", "1000", "--hidden-sizes", "16", "--worst-case-steps", "128",
                     "--teacher-samples", "2", "--num-seeds", "2", "--eval-episodes", "2"],
+    "reward_opt": ["--method", "barfi", "--env", "CartPole-v1", "--heuristic", "misspecified", "--outer-iterations", "8",
+                   "--episodes", "2", "--inner-steps", "2", "--horizon", "40", "--hidden-sizes", "8",
+                   "--reward-hidden-sizes", "8", "--num-seeds", "2", "--eval-episodes", "2"],
 }
 RUN = ["--num-chunks", "4", "--quiet"]
 STEP_NAME = {"train": "update", "evolve": "generation", "meta_train": "generation", "ued": "update", "qd": "iteration",
-             "adversarial": "update"}
+             "adversarial": "update", "reward_opt": "iteration"}
 FIGURES = {"train": ["learning_curve.png"], "evolve": ["fitness_curve.png"],
            "meta_train": ["fitness_curve.png", "best/objective.json", "final/objective.json"],
            "ued": ["solve_rate_curve.png", "held_out_levels.png", "held_out_trajectories.png", "buffer_levels.png"],
            "qd": ["qd_curves.png", "archive.png", "archives/chunk_004.png"],
-           "adversarial": ["learning_curve.png", "robustness.npz"]}
+           "adversarial": ["learning_curve.png", "robustness.npz"],
+           "reward_opt": ["learning_curve.png", "reward_terms.png", "learned_reward.png", "learned_reward.npz"]}
 # A bad value of each program's own options (besides the shared ones), with the flag the message must name.
 BAD_INPUT = {
     "train": (["--env-kwargs", "no_such_option=1"], "--env-kwargs"),
@@ -65,6 +69,7 @@ BAD_INPUT = {
     "ued": (["--replay-prob", "1.5"], "--replay-prob"),
     "qd": (["--cells", "15"], "--cells"),
     "adversarial": (["--teacher-samples", "200"], "--teacher-samples"),
+    "reward_opt": (["--method", "naive", "--hypergradient", "unrolled"], "--hypergradient"),
 }
 # What makes each program diverge: an absurd step size.
 DIVERGE = {
@@ -74,6 +79,7 @@ DIVERGE = {
     "ued": ["--lr", "1e30"],
     "qd": ["--critic-lr", "1e38"],
     "adversarial": ["--lr", "1e30", "--q-lr", "1e30"],
+    "reward_opt": ["--actor-lr", "1e30", "--reward-lr", "1e30"],
 }
 PROGRAM_NAMES = list(TINY)
 
@@ -175,7 +181,8 @@ def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(name, t
 
 @pytest.mark.parametrize("name,sweep", [("train", "lr=1e-3,3e-3"), ("evolve", "sigma=0.03,0.1"),
                                         ("ued", "replay_prob=0.0,1.0"), ("qd", "iso_sigma=0.01,0.1"),
-                                        ("adversarial", "performance_threshold=0,1000000")])
+                                        ("adversarial", "performance_threshold=0,1000000"),
+                                        ("reward_opt", "actor_lr=0.001,0.01")])
 def test_sweep_over_a_traced_option_is_one_program_with_a_grid(name, sweep, tmp_path):
     out = tmp_path / "sweep"
     assert main(get_program(name), _argv(name, out, "--sweep", sweep)) == 0

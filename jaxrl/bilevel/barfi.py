@@ -22,9 +22,9 @@ One update of the program (an *outer iteration*):
    batch; the batch played after the last step is ``D_0`` of the next iteration (kept in the state).
 
 The baselines run the same inner loop on a fixed reward: ``primary_only`` (``r_primary``, never reads
-``r_aux``), ``naive`` (``r_primary + r_aux``) and ``pbrs`` (potential-based shaping with the heuristic as the
-potential of the state-action pair, ``r_primary + gamma Phi(s', a') - Phi(s, a)``, Wiewiora et al. 2003's
-look-ahead form, since the heuristics depend on the action).
+``r_aux``), ``naive`` (``r_primary + r_aux``) and ``pbrs`` (the reference's potential-based baseline: the
+heuristic as the potential of each state-action pair, the naive return minus the current step's potential; see
+:func:`potential_shaping`).
 """
 from __future__ import annotations
 
@@ -72,8 +72,8 @@ class RewardOptConfig:
     gamma: float = option(0.99, "discount of the primary objective (and of the fixed-reward baselines)", traced=True,
                           minimum=0.0, maximum=1.0)
     actor_lr: float = option(0.004, "the inner agent's RMSprop step size", traced=True, minimum=0.0)
-    reward_lr: float = option(0.004, "RMSprop step size of the learned reward phi", traced=True, minimum=0.0)
-    gamma_lr: float = option(0.004, "RMSprop step size of the learned discount's logit", traced=True, minimum=0.0)
+    reward_lr: float = option(0.05, "RMSprop step size of the learned reward phi", traced=True, minimum=0.0)
+    gamma_lr: float = option(0.05, "RMSprop step size of the learned discount's logit", traced=True, minimum=0.0)
     entropy_coef: float = option(0.25, "entropy bonus of the inner agent (the reference's actor_reg)", traced=True,
                                  minimum=0.0)
     neumann_alpha: float = option(0.001, "step of the Neumann series (converges when alpha * eig(H) lies in (0, 2))",
@@ -161,11 +161,15 @@ def discounted_returns(rewards: jax.Array, mask: jax.Array, gamma) -> jax.Array:
 
 
 def potential_shaping(batch: Episodes, gamma) -> jax.Array:
-    """``r + gamma Phi_{t+1} - Phi_t`` with ``Phi_t = r_aux`` of step ``t`` and ``Phi = 0`` past the episode's end
-    (the potential of a terminal state is 0; at a time-limit cut the reference's episodes end as well);
-    ``[B, H]``. Over an episode it telescopes: the return from ``t`` is the primary return minus ``Phi_t``."""
+    """The reference's potential-based baseline (``REINFORCEPotential``): the heuristic of each step is the
+    potential ``Phi_t = r_aux,t`` of the step's state-action pair, and the return from ``t`` is the naive sum's
+    minus ``Phi_t``, which is the per-step reward ``r_t + gamma Phi_{t+1}`` (``Phi = 0`` past the episode's end);
+    ``[B, H]``. Full look-ahead shaping (``r + gamma Phi' - Phi``, Wiewiora et al. 2003) would make the return
+    ``G_t - Phi_t``: with a potential that depends on the action taken, subtracting it from the return of that
+    action biases the policy gradient against the actions the heuristic favours, so the reference keeps the
+    future potentials and drops only the current one."""
     next_potential = jnp.concatenate([batch.aux[:, 1:] * batch.mask[:, 1:], jnp.zeros_like(batch.aux[:, :1])], axis=1)
-    return batch.reward + gamma * next_potential - batch.aux
+    return batch.reward + gamma * next_potential
 
 
 def policy_objective(logits_fn: Callable, theta, batch: Episodes, returns: jax.Array, entropy_coef) -> jax.Array:
@@ -290,7 +294,7 @@ def make_reward_opt(cfg: RewardOptConfig, env, heuristic: Callable, num_updates:
         direction, outer_opt = rms.update(descent, state.outer_opt)
         lrs = LearnedReward(jax.tree.map(lambda _: hparams.reward_lr, state.reward.network), hparams.gamma_lr)
         reward = jax.tree.map(lambda p, d, lr: p - lr * d, state.reward, direction, lrs)
-        return reward, outer_opt, optax.global_norm(hyper)
+        return reward, outer_opt, optax.tree.norm(hyper)
 
     def init(key, hparams) -> RewardOptState:
         key_policy, key_reward, key_play = jax.random.split(key, 3)
