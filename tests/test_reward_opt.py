@@ -12,7 +12,7 @@ import pytest
 
 from jaxrl import envs
 from jaxrl.bilevel.barfi import (Episodes, RewardOptConfig, discounted_returns, make_reward_opt, potential_shaping,
-                                 reward_opt_hparams, reward_values)
+                                 make_reward_values, reward_opt_hparams)
 from jaxrl.bilevel.implicit import spectral_radius
 from jaxrl.bilevel.tasks import (DISTRACTOR_REWARD, TASKS, cartpole_good, cartpole_misspecified, goalgrid_good,
                                  goalgrid_misspecified, mountaincar_good, mountaincar_misspecified)
@@ -127,7 +127,7 @@ def test_primary_only_ignores_the_auxiliary_reward():
 def test_learned_reward_starts_as_the_naive_sum_with_the_reference_discount():
     cfg, env, agent = _agent("barfi", "CartPole-v1", cartpole_misspecified)
     state = agent.init(jax.random.PRNGKey(1), reward_opt_hparams(cfg))
-    phi_1, phi_2 = reward_values(cfg, 2, state.reward, jnp.asarray(TASKS["CartPole-v1"].state_grid().obs))
+    phi_1, phi_2 = make_reward_values(cfg, env)(state.reward, jnp.asarray(TASKS["CartPole-v1"].state_grid().obs))
     np.testing.assert_array_equal(phi_1, 0.0)
     np.testing.assert_array_equal(phi_2, 1.0)
     np.testing.assert_allclose(jax.nn.sigmoid(state.reward.discount_logit), 0.99, atol=1e-3)
@@ -144,7 +144,7 @@ def test_outer_step_turns_a_misspecified_heuristic_down_and_a_good_one_up(hyperg
         cfg, env, agent = _agent("barfi", "probe/ActionDependentReward", heuristic, episodes=64, horizon=1,
                                  hypergradient=hypergradient, reward_lr=0.01, entropy_coef=0.01)
         state, metrics = _run(agent, env, cfg, 20)
-        _, phi_2 = reward_values(cfg, 2, state.reward, jnp.zeros((1, 1)))
+        _, phi_2 = make_reward_values(cfg, env)(state.reward, jnp.zeros((1, 1)))
         assert sign * (float(phi_2[0, action]) - 1.0) > 0.05, (hypergradient, action, phi_2)
 
 
@@ -175,3 +175,21 @@ def test_barfi_learns_through_a_misspecified_heuristic_where_the_naive_sum_fails
         returns[method], phi_2[method] = map(np.asarray, jax.jit(jax.vmap(one))(jax.random.split(jax.random.PRNGKey(3), 3)))
     assert np.all(returns["naive"] < 22.0), returns
     assert np.all(returns["barfi"] > 100.0) and np.all(phi_2["barfi"] < 0.0), (returns, phi_2)
+
+
+def test_usage_commands_as_written(tmp_path):
+    """The issue's commands (the out dir under tmp_path): barfi with the misspecified heuristic, naive with the good one;
+    summary.json's final_return_mean is measured on the primary reward."""
+    import json
+
+    from jaxrl.programs import get_program
+    from jaxrl.programs.driver import main
+
+    for method, heuristic in (("barfi", "misspecified"), ("naive", "good")):
+        out = tmp_path / method
+        argv = ["--method", method, "--env", "CartPole-v1", "--heuristic", heuristic, "--num-seeds", "2",
+                "--outer-iterations", "5", "--out-dir", str(out), "--quiet"]
+        assert main(get_program("reward_opt"), argv) == 0
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["return_measured_on"] == "primary reward" and summary["heuristic"] == heuristic
+        assert len(summary["final_returns"]) == 2 and 0 < summary["final_return_mean"] <= 500

@@ -17,7 +17,8 @@ batch (an importance-weighted surrogate of ``J_p`` after them).
 
 One update of the program (an *outer iteration*):
 
-1. the outer step on the batch ``D_0`` of ``episodes`` episodes played with the current policy (barfi only);
+1. the outer step on the batch ``D_0`` of ``episodes`` episodes played with the current policy (barfi only, after
+   ``warmup_iterations``);
 2. ``inner_steps`` REINFORCE steps on the (new) shaped reward: the first on ``D_0``, each later one on a fresh
    batch; the batch played after the last step is ``D_0`` of the next iteration (kept in the state).
 
@@ -34,6 +35,7 @@ from typing import Any, Callable, NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxrl.agents.base import Agent
@@ -68,6 +70,8 @@ class RewardOptConfig:
                                       "Neumann step at its inverse (0: --neumann-alpha as given)", minimum=0)
     unroll_steps: int = option(0, "inner steps differentiated through with --hypergradient unrolled (0: --inner-steps)",
                                minimum=0)
+    warmup_iterations: int = option(0, "barfi: outer iterations before the first outer step (the inner agent learns "
+                                       "from the initial r_phi = r + r_aux meanwhile; the reference's first_mul)", minimum=0)
     deterministic_eval: bool = option(False, "evaluate the greedy policy (default: the stochastic one, as trained)")
     gamma: float = option(0.99, "discount of the primary objective (and of the fixed-reward baselines)", traced=True,
                           minimum=0.0, maximum=1.0)
@@ -145,6 +149,7 @@ class RewardOptState(NamedTuple):
     reward: LearnedReward
     outer_opt: Any
     batch: Episodes  # played with ``params``: the next outer step's D_0
+    iteration: jax.Array  # outer iterations done
     env_state: tuple = ()  # no observation statistics (make_evaluate reads this)
 
 
@@ -183,6 +188,22 @@ def policy_objective(logits_fn: Callable, theta, batch: Episodes, returns: jax.A
     return surrogate + entropy_coef * jnp.sum(entropy * batch.mask) / jnp.maximum(batch.mask.sum(), 1.0)
 
 
+MAX_SCALED_SPAN = 1e3  # observation bounds wider than this (CartPole's velocities: float32 max) are left unscaled
+
+
+def observation_scaler(env) -> Callable:
+    """``obs [..., D] -> [..., D]`` in ``[-1, 1]`` when every bound of the observation space is finite and moderate
+    (MountainCar's velocity lives in +-0.07: unscaled, a tanh network barely sees it; the reference gives its
+    learners tile-coded or Fourier features of the normalised state); the identity otherwise."""
+    space = env.observation_space(env.default_params)
+    low, high = np.asarray(space.low, np.float64), np.asarray(space.high, np.float64)
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(high - low < MAX_SCALED_SPAN)
+            and np.all(high > low)):
+        return lambda obs: obs
+    centre, half = jnp.asarray((high + low) / 2, jnp.float32), jnp.asarray((high - low) / 2, jnp.float32)
+    return lambda obs: (obs - centre) / half
+
+
 def make_reward_opt(cfg: RewardOptConfig, env, heuristic: Callable, num_updates: int, num_eval_episodes: int) -> Agent:
     """The bi-level program as an :class:`Agent`: one ``update`` is one outer iteration.
 
@@ -199,8 +220,10 @@ def make_reward_opt(cfg: RewardOptConfig, env, heuristic: Callable, num_updates:
     unroll_steps = cfg.unroll_steps or cfg.inner_steps
     obs_shape = env.observation_space(env.default_params).shape
 
+    scale = observation_scaler(env)
+
     def logits_fn(theta, obs):
-        return policy.apply(theta, obs).logits
+        return policy.apply(theta, scale(obs)).logits
 
     def act(params, obs, key, deterministic):
         logits = logits_fn(params, obs)
@@ -234,7 +257,7 @@ def make_reward_opt(cfg: RewardOptConfig, env, heuristic: Callable, num_updates:
             return batch.reward + batch.aux, hparams.gamma
         if cfg.method == "pbrs":
             return potential_shaping(batch, hparams.gamma), hparams.gamma
-        phi_1, phi_2 = reward_net.apply(reward.network, batch.obs)  # [B, H, A]
+        phi_1, phi_2 = reward_net.apply(reward.network, scale(batch.obs))  # [B, H, A]
         pick = lambda x: jnp.take_along_axis(x, batch.action[..., None], axis=-1)[..., 0]  # noqa: E731
         return pick(phi_1) + batch.reward + pick(phi_2) * batch.aux, jax.nn.sigmoid(reward.discount_logit)
 
@@ -301,11 +324,12 @@ def make_reward_opt(cfg: RewardOptConfig, env, heuristic: Callable, num_updates:
         dummy = jnp.zeros(obs_shape, jnp.float32)
         theta = policy.init(key_policy, dummy)
         reward = LearnedReward(reward_net.init(key_reward, dummy), jnp.float32(INITIAL_DISCOUNT_LOGIT))
-        return RewardOptState(theta, rms.init(theta), reward, rms.init(reward), play(key_play, theta, env.default_params))
+        return RewardOptState(theta, rms.init(theta), reward, rms.init(reward), play(key_play, theta, env.default_params),
+                              jnp.zeros((), jnp.int32))
 
     def learned_terms(reward, batch):
         """Means over the batch's steps of phi_1 and phi_2 at the actions taken."""
-        phi_1, phi_2 = reward_net.apply(reward.network, batch.obs)
+        phi_1, phi_2 = reward_net.apply(reward.network, scale(batch.obs))
         pick = lambda x: jnp.take_along_axis(x, batch.action[..., None], axis=-1)[..., 0]  # noqa: E731
         steps = jnp.maximum(batch.mask.sum(), 1.0)
         return jnp.sum(pick(phi_1) * batch.mask) / steps, jnp.sum(pick(phi_2) * batch.mask) / steps
@@ -315,7 +339,10 @@ def make_reward_opt(cfg: RewardOptConfig, env, heuristic: Callable, num_updates:
         hyper_norm = jnp.float32(0.0)
         reward, outer_opt = state.reward, state.outer_opt
         if cfg.method == "barfi":
-            reward, outer_opt, hyper_norm = outer_step(state, hparams)
+            stepped = outer_step(state, hparams)
+            warm = state.iteration >= cfg.warmup_iterations
+            reward, outer_opt = jax.tree.map(lambda new, old: jnp.where(warm, new, old), stepped[:2], (reward, outer_opt))
+            hyper_norm = jnp.where(warm, stepped[2], 0.0)
 
         def inner(carry, k):
             theta, opt, batch = carry
@@ -333,13 +360,16 @@ def make_reward_opt(cfg: RewardOptConfig, env, heuristic: Callable, num_updates:
                    "episode_length": batch.mask.sum(-1).mean(), "discount": discount,
                    "phi_1": phi_1, "phi_2": phi_2, "hypergradient_norm": hyper_norm,
                    "entropy": jnp.sum(entropy * batch.mask) / jnp.maximum(batch.mask.sum(), 1.0)}
-        return RewardOptState(theta, actor_opt, reward, outer_opt, next_batch), metrics
+        return RewardOptState(theta, actor_opt, reward, outer_opt, next_batch, state.iteration + 1), metrics
 
     evaluate = make_evaluate(env, act, num_eval_episodes, cfg.deterministic_eval)
     return Agent(init=init, update=update, evaluate=evaluate, act=act, num_updates=num_updates,
                  env_steps_per_update=cfg.inner_steps * cfg.episodes * horizon, env=env)
 
 
-def reward_values(cfg: RewardOptConfig, num_actions: int, reward: LearnedReward, obs: jax.Array):
-    """``(phi_1, phi_2)`` ``[N, A]`` of a learned reward at ``obs`` ``[N, D]`` (for drawing it)."""
-    return RewardNetwork(num_actions, tuple(cfg.reward_hidden_sizes)).apply(reward.network, obs)
+def make_reward_values(cfg: RewardOptConfig, env) -> Callable:
+    """``(reward, obs [N, D]) -> (phi_1, phi_2)`` ``[N, A]``: a learned reward of ``cfg`` on ``env`` at raw
+    observations (for drawing it; the observation scaling is fixed here, on the host)."""
+    net = RewardNetwork(env.action_space(env.default_params).n, tuple(cfg.reward_hidden_sizes))
+    scale = observation_scaler(env)
+    return lambda reward, obs: net.apply(reward.network, scale(obs))

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl import envs
-from jaxrl.bilevel.barfi import RewardOptConfig, make_reward_opt, reward_opt_hparams, reward_values
+from jaxrl.bilevel.barfi import RewardOptConfig, make_reward_opt, make_reward_values, reward_opt_hparams
 from jaxrl.bilevel.tasks import HEURISTICS, TASKS
 from jaxrl.config import ConfigError, option
 from jaxrl.io.plots import plot_metric_curves, plot_state_maps
@@ -101,8 +101,8 @@ def figures(ctx, curves: dict) -> None:
 def learned_reward_maps(ctx, state) -> dict:
     """phi_1 and phi_2 of every member on the task's state grid, ``[M, ny * nx, A]`` each (host arrays)."""
     grid = TASKS[ctx.cfg.problem.env].state_grid()
-    num_actions = ctx.built.env.action_space(ctx.built.env.default_params).n
-    values = jax.jit(jax.vmap(lambda reward: reward_values(ctx.cfg.method, num_actions, reward, jnp.asarray(grid.obs))))
+    reward_values = make_reward_values(ctx.cfg.method, ctx.built.env)
+    values = jax.jit(jax.vmap(lambda reward: reward_values(reward, jnp.asarray(grid.obs))))
     phi_1, phi_2 = values(state.agent_state.reward)
     return {"obs": grid.obs, "phi_1": np.asarray(phi_1), "phi_2": np.asarray(phi_2)}
 
