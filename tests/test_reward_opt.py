@@ -156,7 +156,7 @@ def test_spectral_radius_by_power_iteration():
 
 def test_barfi_learns_through_a_misspecified_heuristic_where_the_naive_sum_fails():
     """CartPole's misspecified heuristic pays -5 for agreeing with a balancing PD controller and +1 otherwise: the
-    naive sum's agent learns to drop the pole (primary return below a uniform policy's ~22); BARFI's outer steps
+    naive sum's agent learns to drop the pole (primary return below an untrained policy's ~20); BARFI's outer steps
     turn the heuristic's weight phi_2 negative and its agent balances. 3 seeds, 100 outer iterations of 3 x 8
     episodes cut at 200 steps; the evaluation plays the stochastic policy on the primary reward."""
     returns, phi_2 = {}, {}
