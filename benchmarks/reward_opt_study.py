@@ -3,7 +3,11 @@ method with the good and the misspecified heuristic on each task.
 
 Every (task, heuristic, method) is one ``experiments/reward_opt.py`` run from the task's preset
 (``configs/reward_opt_{cartpole,goalgrid,mountaincar}_cpu.yaml``), seeds vmapped in one program, in its own
-process; a run whose ``summary.json`` exists is read, not rerun. The score of a seed is its final evaluation: the
+process; a run whose ``summary.json`` exists is read, not rerun. BARFI's outer step size is chosen per task, as the
+reference's sweeps do, but on other seeds than those reported: one program per (task, heuristic) sweeps
+``reward_lr`` over ``TUNE_GRID`` with ``--seed 1000``, the value with the best mean final return over the two
+heuristics is kept (a designer does not know which heuristic they have), and the reported BARFI runs use it with
+the baselines' seeds. The score of a seed is its final evaluation: the
 mean primary return of 16 episodes of the stochastic policy. Tables give IQM and mean with 95% stratified-bootstrap
 intervals (``jaxrl.evaluation``) and the probability that BARFI's seed beats the other method's.
 
@@ -34,24 +38,43 @@ TASKS = {"cartpole": "configs/reward_opt_cartpole_cpu.yaml", "goalgrid": "config
          "mountaincar": "configs/reward_opt_mountaincar_cpu.yaml"}
 HEURISTICS = ("good", "misspecified")
 METHODS = ("barfi", "naive", "pbrs", "primary_only")
+TUNE_GRID = (0.003, 0.01, 0.05)
+TUNE_SEED = 1000
 
 
-def run_one(out: Path, task: str, heuristic: str, method: str, extra: list[str]) -> dict:
-    run_dir = out / "runs" / f"{task}_{heuristic}_{method}"
+def run_program(run_dir: Path, label: str, args: list[str]) -> dict:
+    """``experiments/reward_opt.py args --out-dir run_dir`` unless its summary exists; the summary."""
     summary = run_dir / "summary.json"
     if not summary.is_file():
-        cmd = [sys.executable, str(ROOT / "experiments" / "reward_opt.py"), "--config", str(ROOT / TASKS[task]),
-               "--method", method, "--heuristic", heuristic, *extra, "--out-dir", str(run_dir), "--overwrite", "--quiet",
-               "--checkpoint-every", "0"]
+        cmd = [sys.executable, str(ROOT / "experiments" / "reward_opt.py"), *args, "--out-dir", str(run_dir),
+               "--overwrite", "--quiet", "--checkpoint-every", "0"]
         print("  $", " ".join(cmd[1:]), flush=True)
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         if proc.returncode != 0:
             sys.stderr.write(proc.stdout + proc.stderr)
-            raise SystemExit(f"run failed ({proc.returncode}): {task} {heuristic} {method}")
-        print(f"  {task} {heuristic} {method}: {time.perf_counter() - start:.0f}s | {proc.stdout.strip().splitlines()[-1]}",
-              flush=True)
-    result = json.loads(summary.read_text())
+            raise SystemExit(f"run failed ({proc.returncode}): {label}")
+        print(f"  {label}: {time.perf_counter() - start:.0f}s | {proc.stdout.strip().splitlines()[-1]}", flush=True)
+    return json.loads(summary.read_text())
+
+
+def tune_reward_lr(out: Path, task: str, heuristics: list[str], extra: list[str]) -> tuple[float, dict]:
+    """``(chosen reward_lr, {heuristic: {lr: mean final return}})`` from one sweep program per heuristic."""
+    sweep = "reward_lr=" + ",".join(str(x) for x in TUNE_GRID)
+    scores = {}
+    for heuristic in heuristics:
+        s = run_program(out / "runs" / f"tune_{task}_{heuristic}", f"tune {task} {heuristic}",
+                        ["--config", str(ROOT / TASKS[task]), "--method", "barfi", "--heuristic", heuristic, *extra,
+                         "--sweep", sweep, "--seed", str(TUNE_SEED)])
+        scores[heuristic] = {p["hparams"]["reward_lr"]: p["final_return_mean"] for p in s["grid"]}
+    chosen = max(TUNE_GRID, key=lambda lr: np.mean([scores[h][lr] for h in heuristics]))
+    return chosen, scores
+
+
+def run_one(out: Path, task: str, heuristic: str, method: str, extra: list[str], suffix: str = "") -> dict:
+    run_dir = out / "runs" / f"{task}_{heuristic}_{method}{suffix}"
+    result = run_program(run_dir, f"{task} {heuristic} {method}", ["--config", str(ROOT / TASKS[task]), "--method", method,
+                                                                   "--heuristic", heuristic, *extra])
     curves = np.load(run_dir / "curves.npz")
     result["eval_curve"] = curves["eval_returns"].mean(-1).reshape(curves["eval_returns"].shape[0], -1).tolist()  # [C, S]
     result["eval_iterations"] = (curves["eval_env_steps"] // (curves["env_steps"][0])).tolist()
@@ -76,11 +99,17 @@ def statistics(results: dict) -> dict:
     return table
 
 
-def markdown(results: dict, table: dict, machine: dict) -> str:
+def markdown(results: dict, table: dict, machine: dict, tuning: dict) -> str:
     def fmt(x):
         return f"{x[0]:.1f} [{x[1]:.1f}, {x[2]:.1f}]"
 
     lines = [f"Machine: {machine.get('cpu_model', '?')}, {machine.get('cpu_count', '?')} cores, CPU only.", ""]
+    for task, t in tuning.items():
+        scores = "; ".join(f"{h}: " + ", ".join(f"{lr} -> {v:.1f}" for lr, v in by_lr.items())
+                           for h, by_lr in t["mean_final_return"].items())
+        lines.append(f"- {task}: BARFI's reward_lr {t['chosen_reward_lr']} (tuning seeds from {t['tuning_seed']}, "
+                     f"mean final return per value: {scores})")
+    lines.append("")
     for case, by_method in table.items():
         run = next(iter(results[case].values()))
         lines += [f"### {run['env']}, {run['heuristic']} heuristic ({run['num_seeds']} seeds, {run['outer_iterations']} "
@@ -139,20 +168,31 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     extra = [part for flag in args.extra.split(",") if flag for part in flag.split("=", 1)]
-    results = {}
+    results, tuning = {}, {}
+    heuristics = args.heuristics.split(",")
     for task in args.tasks.split(","):
-        for heuristic in args.heuristics.split(","):
-            results[f"{task}_{heuristic}"] = {m: run_one(out, task, heuristic, m, extra) for m in args.methods.split(",")}
+        if "barfi" in args.methods.split(","):
+            chosen, scores = tune_reward_lr(out, task, heuristics, extra)
+            tuning[task] = {"chosen_reward_lr": chosen, "tuning_seed": TUNE_SEED, "mean_final_return": scores}
+            print(f"  {task}: reward_lr {chosen} ({scores})", flush=True)
+        for heuristic in heuristics:
+            results[f"{task}_{heuristic}"] = {}
+            for m in args.methods.split(","):
+                lr = tuning[task]["chosen_reward_lr"] if m == "barfi" else None
+                results[f"{task}_{heuristic}"][m] = (
+                    run_one(out, task, heuristic, m, extra) if lr is None else
+                    run_one(out, task, heuristic, m, [*extra, "--reward-lr", str(lr)], suffix=f"_lr{lr}"))
     table = statistics(results)
     machine = machine_info()
     kept = {c: {m: {k: s[k] for k in ("final_returns", "final_discount", "final_phi_1", "final_phi_2", "env", "heuristic",
                                        "num_seeds", "outer_iterations", "episodes_per_seed", "run_seconds", "compile_seconds",
                                        "eval_curve", "eval_iterations")}
                 for m, s in by_m.items()} for c, by_m in results.items()}
-    (out / "results.json").write_text(json.dumps({"machine": machine, "runs": kept, "statistics": table}, indent=1))
-    (out / "results.md").write_text(markdown(results, table, machine))
+    (out / "results.json").write_text(json.dumps({"machine": machine, "barfi_tuning": tuning, "runs": kept,
+                                                  "statistics": table}, indent=1))
+    (out / "results.md").write_text(markdown(results, table, machine, tuning))
     figure(out / "primary_return_curves.png", results)
-    print(markdown(results, table, machine))
+    print(markdown(results, table, machine, tuning))
 
 
 if __name__ == "__main__":
