@@ -179,13 +179,18 @@ def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(name, t
     assert Checkpointer(out / "checkpoints").steps()[-1:] in ([], [chunks_done - 1])  # nothing saved after divergence
 
 
+# The tiny UED run fills its 16-level buffer with a level or two in 8 updates: with TINY's min_fill 0.25 it
+# never replays, so replay_prob could not take effect; at 1/16 it replays once one level is scored.
+SWEEP_EXTRA = {"ued": ["--min-fill", "0.0625"]}
+
+
 @pytest.mark.parametrize("name,sweep", [("train", "lr=1e-3,3e-3"), ("evolve", "sigma=0.03,0.1"),
                                         ("ued", "replay_prob=0.0,1.0"), ("qd", "iso_sigma=0.01,0.1"),
                                         ("adversarial", "performance_threshold=0,1000000"),
                                         ("reward_opt", "actor_lr=0.001,0.01")])
 def test_sweep_over_a_traced_option_is_one_program_with_a_grid(name, sweep, tmp_path):
     out = tmp_path / "sweep"
-    assert main(get_program(name), _argv(name, out, "--sweep", sweep)) == 0
+    assert main(get_program(name), _argv(name, out, *SWEEP_EXTRA.get(name, []), "--sweep", sweep)) == 0
     summary = json.loads((out / "summary.json").read_text())
     key, values = sweep.split("=")
     assert [p["hparams"] for p in summary["grid"]] == [{key: float(v)} for v in values.split(",")]
