@@ -18,7 +18,8 @@ batch (an importance-weighted surrogate of ``J_p`` after them).
 One update of the program (an *outer iteration*):
 
 1. the outer step on the batch ``D_0`` of ``episodes`` episodes played with the current policy (barfi only, after
-   ``warmup_iterations``);
+   ``warmup_iterations``): ``J_p``'s gradient from one half of the episodes, the inner objective's Hessian and
+   mixed derivatives (or the unrolled steps) from the other;
 2. ``inner_steps`` REINFORCE steps on the (new) shaped reward: the first on ``D_0``, each later one on a fresh
    batch; the batch played after the last step is ``D_0`` of the next iteration (kept in the state).
 
@@ -280,22 +281,29 @@ def make_reward_opt(cfg: RewardOptConfig, env, heuristic: Callable, num_updates:
         grad = jax.grad(inner_objective)(theta, reward, batch, hparams)
         return rms_step(theta, opt, grad, hparams.actor_lr)
 
+    def halves(batch: Episodes) -> tuple[Episodes, Episodes]:
+        """Independent episodes for ``J_p``'s gradient and for the inner objective's derivatives: on one batch the
+        product of two REINFORCE estimates carries the covariance of their samples (with positive returns it
+        favours whatever lengthens episodes, e.g. a positive ``phi_1``); the reference draws them apart too."""
+        half = cfg.episodes // 2
+        return jax.tree.map(lambda x: x[:half], batch), jax.tree.map(lambda x: x[half:], batch)
+
     def implicit_hypergradient(state, hparams):
-        batch = state.batch
-        return implicit_gradient(lambda theta, reward: -inner_objective(theta, reward, batch, hparams),
-                                 lambda theta: primary_objective(theta, batch, hparams),
+        outer_batch, inner_batch = halves(state.batch)
+        return implicit_gradient(lambda theta, reward: -inner_objective(theta, reward, inner_batch, hparams),
+                                 lambda theta: primary_objective(theta, outer_batch, hparams),
                                  state.params, state.reward, hparams.neumann_alpha, cfg.neumann_terms,
                                  cfg.power_iterations)
 
     def unrolled_hypergradient(state, hparams):
-        batch = state.batch
+        batch, inner_batch = halves(state.batch)  # J_p after the unrolled steps on one half, the steps on the other
         behaviour = jax.lax.stop_gradient(jax.nn.log_softmax(logits_fn(state.params, batch.obs)))
         behaviour = jnp.take_along_axis(behaviour, batch.action[..., None], axis=-1)[..., 0]
         returns = primary_returns(batch, hparams)
 
         def after_unroll(reward):
             def one(carry, _):
-                return inner_step(*carry, reward, batch, hparams), None
+                return inner_step(*carry, reward, inner_batch, hparams), None
 
             (theta, _), _ = jax.lax.scan(one, (state.params, state.actor_opt), None, length=unroll_steps)
             log_pi = jnp.take_along_axis(jax.nn.log_softmax(logits_fn(theta, batch.obs)), batch.action[..., None], -1)[..., 0]

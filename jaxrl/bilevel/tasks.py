@@ -13,7 +13,8 @@ primary reward; ``misspecified`` rewards a behaviour that hurts it.
 * ``CartPole-v1``: good, +1 when the action agrees with a PD controller on the pole angle (push towards the side
   the pole leans to, with its angular velocity as the derivative term); misspecified, -5 when it agrees and +1
   when it does not (the reference's ``CartPoleBadAuxDebug``).
-* ``MountainCar-v0``: good, +1 for accelerating in the direction of the velocity (energy pumping: the bang-bang
+* ``MountainCar-v0`` (gymnax: -1 a step) and ``MountainCarSparse-v0`` (the reference's primary reward: 1 at the
+  goal, 0 otherwise): good, +1 for accelerating in the direction of the velocity (energy pumping: the bang-bang
   heuristic), -1 otherwise; misspecified, its negation (rewards braking).
 * ``GoalGrid-v0``: good, minus the squared distance to the goal region's centre (a dense pull towards the goal);
   misspecified, +50 a step on the centre cells (a distractor worth more than the goal's +100 over an episode).
@@ -139,5 +140,7 @@ TASKS = {
     "CartPole-v1": RewardTask("CartPole-v1", {"good": cartpole_good, "misspecified": cartpole_misspecified}, cartpole_grid),
     "MountainCar-v0": RewardTask("MountainCar-v0", {"good": mountaincar_good, "misspecified": mountaincar_misspecified},
                                  mountaincar_grid),
+    "MountainCarSparse-v0": RewardTask("MountainCarSparse-v0", {"good": mountaincar_good,
+                                                                "misspecified": mountaincar_misspecified}, mountaincar_grid),
     "GoalGrid-v0": RewardTask("GoalGrid-v0", {"good": goalgrid_good, "misspecified": goalgrid_misspecified}, goalgrid_grid),
 }

@@ -5,6 +5,7 @@ Names:
     * ``brax/<name>`` (``brax/hopper``, ``brax/ant``, ``brax/inverted_pendulum`` ...)
     * ``probe/<name>`` (see :mod:`jaxrl.envs.probes`)
     * partially observable variants of gymnax tasks (``MaskedCartPole-v1``, see ``MASKED_ENVS``)
+    * sparse-goal variants (``MountainCarSparse-v0``: 1 at the goal, 0 otherwise; see ``GOAL_REWARD_ENVS``)
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import gymnax
 from jaxrl.envs.core import Box, Env
 from jaxrl.envs.gymnax_adapter import GymnaxEnv
 from jaxrl.envs.probes import PROBES
-from jaxrl.envs.wrappers import FlattenObservation, MaskObservation, RescaleAction
+from jaxrl.envs.wrappers import FlattenObservation, GoalReward, MaskObservation, RescaleAction
 
 BRAX_ENVS = (
     "ant",
@@ -35,6 +36,8 @@ BRAX_ENVS = (
 # Partially observable variants: name -> (gymnax id, observation features kept).
 # MaskedCartPole-v1 sees cart position and pole angle, not their velocities (POPGym's stateless CartPole).
 MASKED_ENVS = {"MaskedCartPole-v1": ("CartPole-v1", (0, 2))}
+# Sparse-goal variants: name -> gymnax id whose reward becomes 1 at a terminal state, 0 otherwise.
+GOAL_REWARD_ENVS = {"MountainCarSparse-v0": "MountainCar-v0"}
 
 _CUSTOM: dict = {}
 
@@ -50,7 +53,7 @@ def register(name: str, factory) -> None:
 def registered_envs() -> list[str]:
     """Every name :func:`make` accepts."""
     gymnax_ids = [n for n in gymnax.registered_envs if n not in DOWNLOADING_GYMNAX_ENVS]
-    return gymnax_ids + [f"brax/{n}" for n in BRAX_ENVS] + [f"probe/{n}" for n in PROBES] + list(MASKED_ENVS) + list(_CUSTOM)
+    return gymnax_ids + [f"brax/{n}" for n in BRAX_ENVS] + [f"probe/{n}" for n in PROBES] + list(MASKED_ENVS) + list(GOAL_REWARD_ENVS) + list(_CUSTOM)
 
 
 class UnknownEnvironmentError(ValueError):
@@ -82,6 +85,8 @@ def make_raw(name: str, **kwargs) -> Env:
     if name in MASKED_ENVS:
         base, keep = MASKED_ENVS[name]
         return MaskObservation(GymnaxEnv(base, **kwargs), keep)
+    if name in GOAL_REWARD_ENVS:
+        return GoalReward(GymnaxEnv(GOAL_REWARD_ENVS[name], **kwargs))
     if name in DOWNLOADING_GYMNAX_ENVS:
         raise UnknownEnvironmentError(f"environment {name!r} downloads a data set when built, which jaxrl does not do at run time")
     if name in gymnax.registered_envs:

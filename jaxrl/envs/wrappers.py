@@ -78,6 +78,15 @@ class RescaleAction(Wrapper):
         return Box(low=-np.ones(shape, np.float32), high=np.ones(shape, np.float32), shape=shape)
 
 
+class GoalReward(Wrapper):
+    """Replaces the reward with 1 on reaching a terminal state and 0 otherwise (a sparse goal reward: the
+    MountainCar of BARFI's reference, ``MountainCarSparse``, beside gymnax's -1 a step)."""
+
+    def step(self, key, state, action, params):
+        state, ts = self.env.step(key, state, action, params)
+        return state, ts._replace(reward=ts.terminated.astype(jnp.float32))
+
+
 class MaskObservation(Wrapper):
     """Keeps only the observation features ``keep`` of a flat ``[obs_dim]`` observation.
 

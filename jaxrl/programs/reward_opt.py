@@ -50,8 +50,9 @@ def check(cfg) -> None:
     if method.method != "barfi" and method.hypergradient != "implicit":
         raise ConfigError(f"{cfg.where('hypergradient')}: only barfi has an outer gradient; got --method "
                           f"{method.method} with --hypergradient {method.hypergradient}")
-    if cfg.run.eval_episodes < 1:
-        raise ConfigError(f"{cfg.where('eval_episodes')}: needs at least one episode")
+    if method.method == "barfi" and method.episodes < 2:
+        raise ConfigError(f"{cfg.where('episodes')}: barfi splits each batch between the outer gradient and the inner "
+                          f"objective's derivatives; needs at least 2 episodes, got {method.episodes}")
 
 
 def build(cfg) -> Built:
