@@ -5,6 +5,7 @@ Names:
     * ``brax/<name>`` (``brax/hopper``, ``brax/ant``, ``brax/inverted_pendulum`` ...)
     * ``probe/<name>`` (see :mod:`jaxrl.envs.probes`)
     * partially observable variants of gymnax tasks (``MaskedCartPole-v1``, see ``MASKED_ENVS``)
+    * ``<suite>/<id>`` of the optional suites (``xminigrid/MiniGrid-DoorKey-8x8``; :mod:`jaxrl.envs.suites`)
     * sparse-goal variants (``MountainCarSparse-v0``: 1 at the goal, 0 otherwise; see ``GOAL_REWARD_ENVS``)
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ import gymnax
 from jaxrl.envs.core import Box, Env
 from jaxrl.envs.gymnax_adapter import GymnaxEnv
 from jaxrl.envs.probes import PROBES
+from jaxrl.envs.suites import is_suite_name, make_suite_env, suite_names
 from jaxrl.envs.wrappers import FlattenObservation, GoalReward, MaskObservation, RescaleAction
 
 BRAX_ENVS = (
@@ -53,7 +55,7 @@ def register(name: str, factory) -> None:
 def registered_envs() -> list[str]:
     """Every name :func:`make` accepts."""
     gymnax_ids = [n for n in gymnax.registered_envs if n not in DOWNLOADING_GYMNAX_ENVS]
-    return gymnax_ids + [f"brax/{n}" for n in BRAX_ENVS] + [f"probe/{n}" for n in PROBES] + list(MASKED_ENVS) + list(GOAL_REWARD_ENVS) + list(_CUSTOM)
+    return gymnax_ids + [f"brax/{n}" for n in BRAX_ENVS] + [f"probe/{n}" for n in PROBES] + list(MASKED_ENVS) + list(GOAL_REWARD_ENVS) + suite_names() + list(_CUSTOM)
 
 
 class UnknownEnvironmentError(ValueError):
@@ -70,6 +72,10 @@ def make_raw(name: str, **kwargs) -> Env:
     """The adapted environment without jaxrl's standard wrappers."""
     if name in _CUSTOM:
         return _CUSTOM[name](**kwargs)
+    if is_suite_name(name):
+        if name not in suite_names():
+            raise UnknownEnvironmentError(unknown_env_message(name))
+        return make_suite_env(name, **kwargs)
     if name.startswith("brax/"):
         brax_name = name.split("/", 1)[1]
         if brax_name not in BRAX_ENVS:

@@ -332,8 +332,12 @@ def checked_env(name: str, kwargs: dict):
 
     if name not in envs.registered_envs():
         raise ConfigError(f"--env: {envs.registry.unknown_env_message(name)}")
+    from jaxrl.envs.suites import MissingSuiteError
+
     try:
         return envs.make(name, **kwargs)
+    except MissingSuiteError as e:
+        raise ConfigError(f"--env: {e}") from None
     except (TypeError, ValueError) as e:
         raise ConfigError(f"--env-kwargs: {name} does not accept {kwargs}: {str(e).splitlines()[0]}") from None
 

@@ -1,0 +1,47 @@
+"""Environment suites beyond gymnax and brax, each behind jaxrl's Env protocol and installed as an optional extra.
+
+A suite's environments are named ``<prefix>/<id>`` in the one registry (:func:`jaxrl.envs.make`). Their names are
+listed statically, so ``--env`` accepts them and, when the suite is not installed, says in one line which extra
+to install instead of failing on an import deep inside a program.
+
+    prefix      extra        package
+    xminigrid   xminigrid    XLand-MiniGrid (MiniGrid tasks)
+"""
+from __future__ import annotations
+
+import importlib
+
+# prefix -> (adapter module, extra, package imported, names the adapter accepts)
+SUITES = {
+    "xminigrid": ("jaxrl.envs.suites.xminigrid", "xminigrid", "xminigrid",
+                  ("MiniGrid-BlockedUnlockPickUp", "MiniGrid-DoorKey-5x5", "MiniGrid-DoorKey-6x6", "MiniGrid-DoorKey-8x8",
+                   "MiniGrid-DoorKey-16x16", "MiniGrid-Empty-5x5", "MiniGrid-Empty-6x6", "MiniGrid-Empty-8x8",
+                   "MiniGrid-Empty-16x16", "MiniGrid-EmptyRandom-5x5", "MiniGrid-EmptyRandom-6x6",
+                   "MiniGrid-EmptyRandom-8x8", "MiniGrid-EmptyRandom-16x16", "MiniGrid-FourRooms", "MiniGrid-LockedRoom",
+                   "MiniGrid-MemoryS8", "MiniGrid-MemoryS16", "MiniGrid-MemoryS32", "MiniGrid-MemoryS64",
+                   "MiniGrid-MemoryS128", "MiniGrid-Playground", "MiniGrid-Unlock", "MiniGrid-UnlockPickUp")),
+}
+
+
+class MissingSuiteError(ValueError):
+    """A suite's environment was asked for but the suite is not installed."""
+
+
+def suite_names() -> list[str]:
+    return [f"{prefix}/{name}" for prefix, (_, _, _, names) in SUITES.items() for name in names]
+
+
+def is_suite_name(name: str) -> bool:
+    return name.split("/", 1)[0] in SUITES and "/" in name
+
+
+def make_suite_env(name: str, **kwargs):
+    """The adapted env ``<prefix>/<id>``; :class:`MissingSuiteError` (one line naming the extra) when the suite's
+    package is not installed."""
+    prefix, env_id = name.split("/", 1)
+    module, extra, package, _ = SUITES[prefix]
+    try:
+        importlib.import_module(package)
+    except ImportError:
+        raise MissingSuiteError(f"{name} needs the {extra!r} extra: pip install -e '.[{extra}]'") from None
+    return importlib.import_module(module).make(env_id, **kwargs)
