@@ -1,0 +1,128 @@
+"""Env-only throughput of jaxrl's suite adapters against the suite's own step at equal batch size.
+
+For each environment: ``jit(scan(vmap(step)))`` over ``--steps`` steps of ``--envs`` environments with uniformly
+random actions, once through the suite's own API (with its own auto-reset wrapper, the cheapest way the suite
+offers to run many episodes) and once through the jaxrl adapter (``jaxrl.envs.make_raw``: terminated / truncated
+apart, final observation kept, auto-reset). Both are timed in the same process, alternating, ``--repeats`` times
+after a warm-up; the table gives the median steps per second and the ratio (adapter / suite).
+
+Usage::
+
+    python benchmarks/suite_overhead.py --out benchmarks/results/suite_overhead_cpu
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from bench_common import machine_info  # noqa: E402
+
+
+def xminigrid_native(env_id: str, num_envs: int, steps: int):
+    """The suite's own loop: GymAutoResetWrapper(env) (it resets inside step, losing the final observation)."""
+    import jax
+    import xminigrid
+    from xminigrid.wrappers import GymAutoResetWrapper
+
+    env, params = xminigrid.make(env_id)
+    env = GymAutoResetWrapper(env)
+    num_actions = env.num_actions(params)
+
+    def run(key):
+        timestep = jax.vmap(env.reset, in_axes=(None, 0))(params, jax.random.split(key, num_envs))
+
+        def body(timestep, k):
+            actions = jax.random.randint(k, (num_envs,), 0, num_actions)
+            timestep = jax.vmap(env.step, in_axes=(None, 0, 0))(params, timestep, actions)
+            return timestep, timestep.reward.sum()
+
+        return jax.lax.scan(body, timestep, jax.random.split(key, steps))[1].sum()
+
+    return jax.jit(run)
+
+
+def adapter(name: str, num_envs: int, steps: int):
+    import jax
+
+    from jaxrl import envs
+
+    env = envs.make_raw(name)
+    params = env.default_params
+    num_actions = env.action_space(params).n
+
+    def run(key):
+        state, _ = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
+
+        def body(state, k):
+            k_act, k_env = jax.random.split(k)
+            actions = jax.random.randint(k_act, (num_envs,), 0, num_actions)
+            state, ts = jax.vmap(env.step, in_axes=(0, 0, 0, None))(jax.random.split(k_env, num_envs), state, actions, params)
+            return state, ts.reward.sum()
+
+        return jax.lax.scan(body, state, jax.random.split(key, steps))[1].sum()
+
+    return jax.jit(run)
+
+
+CASES = {"xminigrid/MiniGrid-Empty-5x5": ("MiniGrid-Empty-5x5", xminigrid_native),
+         "xminigrid/MiniGrid-DoorKey-8x8": ("MiniGrid-DoorKey-8x8", xminigrid_native)}
+
+
+def timed(fn, key) -> float:
+    import jax
+
+    start = time.perf_counter()
+    jax.block_until_ready(fn(key))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    import jax
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--envs", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name, (suite_id, native_builder) in CASES.items():
+        native, ours = native_builder(suite_id, args.envs, args.steps), adapter(name, args.envs, args.steps)
+        key = jax.random.PRNGKey(0)
+        timed(native, key), timed(ours, key)  # compile and warm up
+        t_native, t_ours = [], []
+        for r in range(args.repeats):
+            key = jax.random.PRNGKey(r + 1)
+            t_native.append(timed(native, key))
+            t_ours.append(timed(ours, key))
+        total = args.envs * args.steps
+        sps_native, sps_ours = total / np.median(t_native), total / np.median(t_ours)
+        rows.append({"env": name, "suite_steps_per_second": sps_native, "adapter_steps_per_second": sps_ours,
+                     "ratio": sps_ours / sps_native})
+        print(f"{name}: suite {sps_native:,.0f} steps/s, adapter {sps_ours:,.0f} steps/s, ratio {sps_ours / sps_native:.2f}",
+              flush=True)
+    machine = machine_info()
+    (out / "results.json").write_text(json.dumps({"machine": machine, "envs": args.envs, "steps": args.steps,
+                                                  "repeats": args.repeats, "rows": rows}, indent=1))
+    lines = [f"Machine: {machine.get('cpu_model', '?')}, {machine.get('cpu_count', '?')} cores, CPU only; "
+             f"{args.envs} envs x {args.steps} steps, median of {args.repeats}.", "",
+             "| env | suite's own step (steps/s) | jaxrl adapter (steps/s) | adapter / suite |", "|---|---|---|---|"]
+    lines += [f"| {r['env']} | {r['suite_steps_per_second']:,.0f} | {r['adapter_steps_per_second']:,.0f} | {r['ratio']:.2f} |"
+              for r in rows]
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
