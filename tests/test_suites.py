@@ -94,3 +94,67 @@ def test_ppo_trains_on_xminigrid_through_the_train_program(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "completed" and len(summary["final_returns"]) == 2
     assert all(0.0 <= r <= 1.0 for r in summary["final_returns"])
+
+
+def _jumanji():
+    return pytest.importorskip("jumanji")
+
+
+def test_jumanji_spaces_and_flat_observation():
+    jumanji = _jumanji()
+    raw = envs.make_raw("jumanji/Snake-v1")
+    suite = jumanji.make("Snake-v1")
+    assert raw.action_space(None).n == suite.action_spec.num_values == 4
+    sample = suite.observation_spec.generate_value()
+    assert raw.observation_space(None).shape == (12 * 12 * 5 + 1 + 4,)  # grid, step_count, action_mask
+    assert raw.max_episode_steps(None) == suite.time_limit == 4000
+    _, obs = raw.reset(jax.random.PRNGKey(0), None)
+    assert obs.shape == raw.observation_space(None).shape and obs.dtype == jnp.float32
+    assert sample.grid.shape == (12, 12, 5)
+    assert envs.make_raw("jumanji/Game2048-v1").max_episode_steps(None) == 2000  # given a limit (a truncation)
+
+
+def test_jumanji_time_limit_is_a_truncation_though_the_suite_terminates():
+    """Maze-v0 ends its 100-step limit with termination (discount 0); the adapter reports a truncation, with the
+    observation the episode ended in (step_count 100) and the reset's."""
+    _jumanji()
+    env = envs.make_raw("jumanji/Maze-v0")
+    state, obs = env.reset(jax.random.PRNGKey(0), None)
+    step = jax.jit(env.step)
+    for t in range(100):
+        key = jax.random.PRNGKey(10 + t)
+        mask = np.asarray(obs[-5:-1]) > 0  # Maze's observation ends with the action mask, then step_count
+        state, ts = step(key, state, jnp.asarray(int(np.argmax(mask))), None)  # stays clear of the target only by luck
+        if bool(ts.terminated):
+            pytest.skip("reached the target before the limit")
+        obs = ts.obs
+    assert bool(ts.truncated) and not bool(ts.terminated)
+    assert float(ts.final_obs[-1]) == 100.0  # step_count in the final observation
+    _, reset_obs = env.reset(key, None)
+    np.testing.assert_array_equal(ts.obs, reset_obs)
+
+
+def test_jumanji_snake_death_is_a_termination_under_jit_and_vmap():
+    """32 random snakes for 300 steps: episodes end by dying (terminated, far before the 4000-step limit)."""
+    _jumanji()
+    env = envs.make_raw("jumanji/Snake-v1")
+    n = 32
+    state, _ = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(1), n), None)
+
+    def body(state, key):
+        k_act, k_env = jax.random.split(key)
+        actions = jax.random.randint(k_act, (n,), 0, 4)
+        state, ts = jax.vmap(env.step, in_axes=(0, 0, 0, None))(jax.random.split(k_env, n), state, actions, None)
+        return state, (ts.terminated, ts.truncated)
+
+    _, (term, trunc) = jax.jit(lambda s: jax.lax.scan(body, s, jax.random.split(jax.random.PRNGKey(2), 300)))(state)
+    assert int(np.asarray(term).sum()) > n and not np.asarray(trunc).any()
+
+
+def test_ppo_runs_on_jumanji_through_the_train_program(tmp_path):
+    _jumanji()
+    out = tmp_path / "jm"
+    argv = ["--env", "jumanji/Maze-v0", "--num-seeds", "2", "--total-timesteps", "4096", "--out-dir", str(out), "--quiet"]
+    assert main(get_program("train"), argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and len(summary["final_returns"]) == 2

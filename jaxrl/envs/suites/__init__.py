@@ -6,6 +6,7 @@ to install instead of failing on an import deep inside a program.
 
     prefix      extra        package
     xminigrid   xminigrid    XLand-MiniGrid (MiniGrid tasks)
+    jumanji     jumanji      Jumanji (Snake, Game2048, Maze: generators that need no download)
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ SUITES = {
                    "MiniGrid-EmptyRandom-8x8", "MiniGrid-EmptyRandom-16x16", "MiniGrid-FourRooms", "MiniGrid-LockedRoom",
                    "MiniGrid-MemoryS8", "MiniGrid-MemoryS16", "MiniGrid-MemoryS32", "MiniGrid-MemoryS64",
                    "MiniGrid-MemoryS128", "MiniGrid-Playground", "MiniGrid-Unlock", "MiniGrid-UnlockPickUp")),
+    "jumanji": ("jaxrl.envs.suites.jumanji", "jumanji", "jumanji", ("Snake-v1", "Game2048-v1", "Maze-v0")),
 }
 
 
