@@ -50,6 +50,29 @@ def xminigrid_native(env_id: str, num_envs: int, steps: int):
     return jax.jit(run)
 
 
+def jumanji_native(env_id: str, num_envs: int, steps: int):
+    """The suite's own loop: AutoResetWrapper(env, next_obs_in_extras=True) (it keeps the final observation in
+    ``extras``, but reports the time limit as a termination)."""
+    import jax
+    import jumanji
+    from jumanji.wrappers import AutoResetWrapper
+
+    env = AutoResetWrapper(jumanji.make(env_id), next_obs_in_extras=True)
+    num_actions = env.action_spec.num_values
+
+    def run(key):
+        state, _ = jax.vmap(env.reset)(jax.random.split(key, num_envs))
+
+        def body(state, k):
+            actions = jax.random.randint(k, (num_envs,), 0, num_actions)
+            state, timestep = jax.vmap(env.step)(state, actions)
+            return state, timestep.reward.sum()
+
+        return jax.lax.scan(body, state, jax.random.split(key, steps))[1].sum()
+
+    return jax.jit(run)
+
+
 def adapter(name: str, num_envs: int, steps: int):
     import jax
 
@@ -74,7 +97,9 @@ def adapter(name: str, num_envs: int, steps: int):
 
 
 CASES = {"xminigrid/MiniGrid-Empty-5x5": ("MiniGrid-Empty-5x5", xminigrid_native),
-         "xminigrid/MiniGrid-DoorKey-8x8": ("MiniGrid-DoorKey-8x8", xminigrid_native)}
+         "xminigrid/MiniGrid-DoorKey-8x8": ("MiniGrid-DoorKey-8x8", xminigrid_native),
+         "jumanji/Snake-v1": ("Snake-v1", jumanji_native), "jumanji/Game2048-v1": ("Game2048-v1", jumanji_native),
+         "jumanji/Maze-v0": ("Maze-v0", jumanji_native)}
 
 
 def timed(fn, key) -> float:
