@@ -196,6 +196,7 @@ def test_barfi_learns_through_a_misspecified_heuristic_where_the_naive_sum_fails
     assert np.mean(returns["barfi"]) > 3 * 20.0, returns
 
 
+@pytest.mark.slow
 def test_usage_commands_as_written(tmp_path):
     """The issue's commands (the out dir under tmp_path): barfi with the misspecified heuristic, naive with the good one;
     summary.json's final_return_mean is measured on the primary reward."""

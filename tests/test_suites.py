@@ -151,6 +151,7 @@ def test_jumanji_snake_death_is_a_termination_under_jit_and_vmap():
     assert int(np.asarray(term).sum()) > n and not np.asarray(trunc).any()
 
 
+@pytest.mark.slow
 def test_ppo_runs_on_jumanji_through_the_train_program(tmp_path):
     _jumanji()
     out = tmp_path / "jm"
