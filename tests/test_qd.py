@@ -241,15 +241,18 @@ def test_qd_run_summary_archive_and_load_policy_choices(tmp_path):
         load_policy(out, cell=empty)
 
 
-def test_qd_bad_input_is_one_line_before_compiling(tmp_path):
-    cmd = [sys.executable, str(ROOT / "experiments" / "qd.py"), "--out-dir", str(tmp_path / "x")]
+def test_qd_bad_input_is_one_line_before_compiling(tmp_path, capsys):
+    """In-process (the entry point's main): exit 2, one line naming the flag, nothing written."""
+    from jaxrl.programs import get_program
+    from jaxrl.programs.driver import main
+
     for flags, flag in ((["--emitter", "pga_me", "--replay-size", "100"], "--replay-size"),
                         (["--emitter", "dcg_me", "--injections", "200"], "--injections"),
                         (["--archive", "grid", "--cells", "1000"], "--cells"),
                         (["--task", "hopper"], "--task")):
-        proc = subprocess.run([*cmd, *flags], capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 2 and flag in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1
+        assert main(get_program("qd"), [*flags, "--out-dir", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert flag in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "x").exists()
 
 
