@@ -45,6 +45,7 @@ from jaxrl.config import option
 from jaxrl.evaluation.rollout import make_evaluate
 from jaxrl.networks.mlp import MLP
 from jaxrl.networks.policy import PolicyNetwork
+from jaxrl.training.off_policy import hparams_from_config
 
 METHODS = ("barfi", "naive", "primary_only", "pbrs")
 HYPERGRADIENTS = ("implicit", "unrolled")
@@ -102,7 +103,7 @@ class RewardOptHParams(NamedTuple):
 
 
 def reward_opt_hparams(cfg: RewardOptConfig) -> RewardOptHParams:
-    return RewardOptHParams(**{f: jnp.asarray(getattr(cfg, f), jnp.float32) for f in RewardOptHParams._fields})
+    return hparams_from_config(cfg, RewardOptHParams)
 
 
 class Episodes(NamedTuple):

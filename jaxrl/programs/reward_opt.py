@@ -24,7 +24,8 @@ from jaxrl.bilevel.tasks import HEURISTICS, TASKS
 from jaxrl.config import ConfigError, option
 from jaxrl.io.plots import plot_metric_curves, plot_state_maps
 from jaxrl.programs.driver import Built, entries, finite_mean, program_from_module
-from jaxrl.programs.train import curves as training_curves, learning_curve_figure
+# the rows of an update and of an evaluation are train's: return statistics over seeds (primary reward here)
+from jaxrl.programs.train import curves as training_curves, eval_fields, learning_curve_figure, update_fields  # noqa: F401
 from jaxrl.training.loop import make_runner
 
 TERM_METRICS = ("discount", "phi_1", "phi_2")
@@ -63,19 +64,6 @@ def build(cfg) -> Built:
     return Built(env, make_runner(agent, env.default_params, cfg.run.num_chunks), reward_opt_hparams(cfg.method))
 
 
-def update_fields(ctx, metrics: dict) -> dict:
-    """Primary return of the batch each iteration starts from (statistics over seeds), and every other metric's mean."""
-    r = metrics["train_return"]
-    row = dict(return_mean=r.mean(), return_std=r.std(), return_min=r.min(), return_max=r.max())
-    row.update({k: float(v.mean()) for k, v in metrics.items() if k != "train_return"})
-    return row
-
-
-def eval_fields(ctx, eval_returns) -> dict:
-    e = eval_returns.reshape(eval_returns.shape[0], -1).mean(-1)
-    return dict(eval_return_mean=e.mean(), eval_return_std=e.std())  # on the primary reward
-
-
 def progress_fields(ctx, last: dict, eval_returns) -> dict:
     return {"return": finite_mean(last.get("train_return", np.nan)), "eval": finite_mean(eval_returns),
             "discount": finite_mean(last.get("discount", np.nan))}
@@ -99,9 +87,8 @@ def figures(ctx, curves: dict) -> None:
                        f"{title(ctx.cfg)}: learned discount and mean phi at the actions taken", "outer iteration")
 
 
-def learned_reward_maps(ctx, state) -> dict:
+def learned_reward_maps(ctx, state, grid) -> dict:
     """phi_1 and phi_2 of every member on the task's state grid, ``[M, ny * nx, A]`` each (host arrays)."""
-    grid = TASKS[ctx.cfg.problem.env].state_grid()
     reward_values = make_reward_values(ctx.cfg.method, ctx.built.env)
     values = jax.jit(jax.vmap(lambda reward: reward_values(reward, jnp.asarray(grid.obs))))
     phi_1, phi_2 = values(state.agent_state.reward)
@@ -113,7 +100,7 @@ def artifacts(ctx, state) -> None:
     if ctx.run_dir is None or ctx.cfg.method.method != "barfi":
         return
     grid = TASKS[ctx.cfg.problem.env].state_grid()
-    maps = learned_reward_maps(ctx, state)
+    maps = learned_reward_maps(ctx, state, grid)
     ctx.run_dir.write_arrays("learned_reward.npz", **maps)
     shape = grid.shape
     drawn = {}
