@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +29,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from bench_common import machine_info  # noqa: E402
+from bench_common import machine_info, run_experiment_once  # noqa: E402
 
 TASKS = {"cartpole": "configs/adversarial_cartpole_cpu.yaml", "pendulum": "configs/adversarial_pendulum_cpu.yaml",
          "hopper": "configs/adversarial_hopper_cpu.yaml"}
@@ -41,18 +39,8 @@ SCORES = ("nominal_returns", "worst_case_returns", "held_out_returns")
 
 def run_one(out: Path, task: str, method: str, extra: list[str]) -> dict:
     run_dir = out / "runs" / f"{task}_{method}"
-    summary = run_dir / "summary.json"
-    if not summary.is_file():
-        cmd = [sys.executable, str(ROOT / "experiments" / "adversarial.py"), "--config", str(ROOT / TASKS[task]),
-               "--method", method, *extra, "--out-dir", str(run_dir), "--overwrite", "--quiet", "--checkpoint-every", "0"]
-        print("  $", " ".join(cmd[1:]), flush=True)
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stdout + proc.stderr)
-            raise SystemExit(f"run failed ({proc.returncode}): {task} {method}")
-        print(f"  {task} {method}: {time.perf_counter() - start:.0f}s | {proc.stdout.strip().splitlines()[-1]}", flush=True)
-    result = json.loads(summary.read_text())
+    result = run_experiment_once("adversarial.py", ["--config", str(ROOT / TASKS[task]), "--method", method, *extra],
+                                 run_dir, f"{task} {method}")
     last = json.loads((run_dir / "metrics.jsonl").read_text().strip().splitlines()[-1])  # mean over seeds
     result["final_adversary_alpha"] = last.get("adversary_alpha")
     return result

@@ -1,5 +1,5 @@
 """Helpers shared by the throughput benchmarks: per-process peak RSS, load average, running a
-configuration in a fresh subprocess, machine description, and timing jaxrl's chunk loop exactly as
+configuration in a fresh subprocess (a worker, or an experiment's entry point), machine description, and timing jaxrl's chunk loop exactly as
 :mod:`jaxrl.programs.driver` drives it."""
 from __future__ import annotations
 
@@ -70,6 +70,23 @@ def run_worker(script, args: list[str], timeout: float = 900.0, attempts: int = 
     raise SystemExit(f"worker printed no result: {' '.join(args)}\n{proc.stdout}{proc.stderr}")
 
 
+
+
+def run_experiment_once(entry_point: str, args: list[str], run_dir: Path, label: str) -> dict:
+    """``experiments/<entry_point> ARGS --out-dir run_dir`` in a fresh interpreter, unless the run directory already
+    holds a ``summary.json`` (a study resumes by reading the runs it has); the run's summary."""
+    summary = run_dir / "summary.json"
+    if not summary.is_file():
+        cmd = [sys.executable, str(HERE.parent / "experiments" / entry_point), *args, "--out-dir", str(run_dir),
+               "--overwrite", "--quiet", "--checkpoint-every", "0"]
+        print("  $", " ".join(cmd[1:]), flush=True)
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stdout + proc.stderr)
+            raise SystemExit(f"run failed ({proc.returncode}): {label}")
+        print(f"  {label}: {time.perf_counter() - start:.0f}s | {proc.stdout.strip().splitlines()[-1]}", flush=True)
+    return json.loads(summary.read_text())
 
 
 def machine_info() -> dict:

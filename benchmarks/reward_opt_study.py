@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +30,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from bench_common import machine_info  # noqa: E402
+from bench_common import machine_info, run_experiment_once  # noqa: E402
 
 TASKS = {"cartpole": "configs/reward_opt_cartpole_cpu.yaml", "goalgrid": "configs/reward_opt_goalgrid_cpu.yaml",
          "mountaincar": "configs/reward_opt_mountaincar_cpu.yaml"}
@@ -44,18 +42,7 @@ TUNE_SEED = 1000
 
 def run_program(run_dir: Path, label: str, args: list[str]) -> dict:
     """``experiments/reward_opt.py args --out-dir run_dir`` unless its summary exists; the summary."""
-    summary = run_dir / "summary.json"
-    if not summary.is_file():
-        cmd = [sys.executable, str(ROOT / "experiments" / "reward_opt.py"), *args, "--out-dir", str(run_dir),
-               "--overwrite", "--quiet", "--checkpoint-every", "0"]
-        print("  $", " ".join(cmd[1:]), flush=True)
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stdout + proc.stderr)
-            raise SystemExit(f"run failed ({proc.returncode}): {label}")
-        print(f"  {label}: {time.perf_counter() - start:.0f}s | {proc.stdout.strip().splitlines()[-1]}", flush=True)
-    return json.loads(summary.read_text())
+    return run_experiment_once("reward_opt.py", args, run_dir, label)
 
 
 def tune_reward_lr(out: Path, task: str, heuristics: list[str], extra: list[str]) -> tuple[float, dict]:
