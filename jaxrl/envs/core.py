@@ -44,6 +44,12 @@ class Box:
         return bool(np.all(np.isfinite(self.low)) and np.all(np.isfinite(self.high)))
 
 
+def auto_reset(done, reset, stepped):
+    """Where ``done``, the next episode's start ``reset``, else ``stepped`` (matching pytrees, e.g. ``(state, obs)``):
+    the select every auto-resetting ``step`` ends with."""
+    return jax.tree.map(lambda r, s: jnp.where(done, r, s), reset, stepped)
+
+
 class Env:
     """Base class: subclasses implement ``reset``, ``step`` and the spaces.
 

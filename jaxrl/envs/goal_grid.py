@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl.envs.core import Box, Discrete, Env
+from jaxrl.envs.core import Box, Discrete, Env, auto_reset
 from jaxrl.types import Timestep
 
 MOVES = np.array([[0, 1], [1, 0], [0, -1], [-1, 0]], np.int32)  # up, right, down, left
@@ -77,9 +77,8 @@ class GoalGrid(Env):
         truncated = (time >= self.max_steps) & ~terminated
         done = terminated | truncated
         final_obs = self.observe(position)
-        reset_state, reset_obs = self.reset(key, params)
-        next_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, GoalGridState(position, time))
-        return next_state, Timestep(obs=jnp.where(done, reset_obs, final_obs), reward=reward.astype(jnp.float32),
+        next_state, obs = auto_reset(done, self.reset(key, params), (GoalGridState(position, time), final_obs))
+        return next_state, Timestep(obs=obs, reward=reward.astype(jnp.float32),
                                     terminated=terminated, truncated=truncated, final_obs=final_obs, info={})
 
     def observation_space(self, params):

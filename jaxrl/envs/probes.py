@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl.envs.core import Box, Discrete, Env
+from jaxrl.envs.core import Box, Discrete, Env, auto_reset
 from jaxrl.types import Timestep
 
 
@@ -57,8 +57,8 @@ class ProbeEnv(Env):
         terminated = at_limit & (not self.truncate_at_limit)
         truncated = at_limit & self.truncate_at_limit
         final_obs = self._next_obs(key_next, state.obs, time)
-        reset_state, reset_obs = self.reset(key_reset, params)
-        next_state = jax.tree.map(lambda r, s: jnp.where(at_limit, r, s), reset_state, ProbeState(final_obs, time))
+        reset_state, _ = self.reset(key_reset, params)
+        next_state = auto_reset(at_limit, reset_state, ProbeState(final_obs, time))
         return next_state, Timestep(
             obs=next_state.obs, reward=reward, terminated=terminated, truncated=truncated, final_obs=final_obs, info={}
         )

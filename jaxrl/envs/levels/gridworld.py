@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl.envs.core import Box, Discrete, Env
+from jaxrl.envs.core import Box, Discrete, Env, auto_reset
 from jaxrl.types import Timestep
 
 # (dx, dy) of actions 0 up, 1 down, 2 left, 3 right, 4 stay; positions are (x, y) with wall_map[y, x].
@@ -136,9 +136,7 @@ class GridWorld(Env):
         truncated = (time >= jnp.minimum(params.max_steps, self.max_steps)) & ~terminated
         final_obs = observe(pos, present, self.max_size)
         done = terminated | truncated
-        reset_state, reset_obs = self.reset(key_reset, params)
-        next_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, GridState(pos, present, time))
-        obs = jnp.where(done, reset_obs, final_obs)
+        next_state, obs = auto_reset(done, self.reset(key_reset, params), (GridState(pos, present, time), final_obs))
         return next_state, Timestep(obs=obs, reward=reward, terminated=terminated, truncated=truncated,
                                     final_obs=final_obs, info={})
 

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl.envs.core import Box, Discrete, Env
+from jaxrl.envs.core import Box, Discrete, Env, auto_reset
 from jaxrl.types import Timestep
 
 # Unit steps of directions 0 right, 1 down, 2 left, 3 up as (dx, dy).
@@ -128,10 +128,7 @@ class Maze(Env):
         reward = jnp.where(terminated, episode_reward(time, self.max_steps), 0.0).astype(jnp.float32)
         final_obs = observe(params, agent_pos, agent_dir, self.view_size)
         done = terminated | truncated
-        reset_state, reset_obs = self.reset(key, params)
-        carried = MazeState(agent_pos, agent_dir, time)
-        next_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, carried)
-        obs = jnp.where(done, reset_obs, final_obs)
+        next_state, obs = auto_reset(done, self.reset(key, params), (MazeState(agent_pos, agent_dir, time), final_obs))
         return next_state, Timestep(obs=obs, reward=reward, terminated=terminated, truncated=truncated,
                                     final_obs=final_obs, info={})
 

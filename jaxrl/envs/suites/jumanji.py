@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import jumanji
 import numpy as np
 
-from jaxrl.envs.core import Box, Discrete, Env
+from jaxrl.envs.core import Box, Discrete, Env, auto_reset
 from jaxrl.types import Timestep
 
 DEFAULT_MAX_STEPS = {"Game2048-v1": 2000}  # tasks without their own time limit
@@ -53,8 +53,7 @@ class JumanjiEnv(Env):
         terminated = ended & ~at_limit
         final_obs = flatten_observation(timestep.observation)
         reset_state, reset_timestep = self._env.reset(key)
-        state = jax.tree.map(lambda r, n: jnp.where(ended, r, n), reset_state, nxt)
-        obs = jnp.where(ended, flatten_observation(reset_timestep.observation), final_obs)
+        state, obs = auto_reset(ended, (reset_state, flatten_observation(reset_timestep.observation)), (nxt, final_obs))
         return state, Timestep(obs=obs, reward=timestep.reward.astype(jnp.float32), terminated=terminated,
                                truncated=truncated, final_obs=final_obs, info={})
 

@@ -10,13 +10,12 @@ float32 by :func:`jaxrl.envs.make`; six discrete actions.
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import xminigrid
 from xminigrid.core.constants import NUM_COLORS, NUM_TILES
 
-from jaxrl.envs.core import Box, Discrete, Env
+from jaxrl.envs.core import Box, Discrete, Env, auto_reset
 from jaxrl.types import Timestep
 
 
@@ -44,8 +43,7 @@ class XMiniGridEnv(Env):
         done = nxt.last()
         terminated = done & (nxt.discount == 0)
         truncated = done & (nxt.discount > 0)
-        reset_state = self._env.reset(params, key)
-        state = jax.tree.map(lambda r, n: jnp.where(done, r, n), reset_state, nxt)
+        state = auto_reset(done, self._env.reset(params, key), nxt)
         return state, Timestep(obs=state.observation, reward=nxt.reward.astype(jnp.float32), terminated=terminated,
                                truncated=truncated, final_obs=nxt.observation, info={})
 
