@@ -328,3 +328,29 @@ def test_envs_that_download_data_are_refused():
     assert "MNISTBandit-bsuite" not in envs.registered_envs()
     with pytest.raises(envs.UnknownEnvironmentError, match="downloads a data set"):
         envs.make("MNISTBandit-bsuite")
+
+
+def test_pooled_auto_reset_is_exact_unbatched_and_hands_out_the_pool_in_order_under_vmap():
+    """A reset that returns its key's first word: unvectorised, the select is auto_reset exactly; vmapped over 6
+    envs with reset_ratio 3 (2 starts a step), the finished envs 0, 2, 3 and 5 take starts 0, 1, 0, 1 (drawn with
+    the first two envs' keys), the others keep their stepped state; with batched params every env resets from
+    its own params and key."""
+    from jaxrl.envs.core import auto_reset, pooled_auto_reset
+
+    def reset(key, params):
+        return jax.random.key_data(key)[..., -1].astype(jnp.float32) + params
+
+    select = pooled_auto_reset(reset, reset_ratio=3)
+    key = jax.random.PRNGKey(4)
+    for done in (True, False):
+        np.testing.assert_array_equal(select(jnp.asarray(done), key, 1.0, jnp.asarray(-1.0)),
+                                      auto_reset(jnp.asarray(done), reset(key, 1.0), jnp.asarray(-1.0)))
+    keys = jax.random.split(jax.random.PRNGKey(5), 6)
+    done = jnp.array([True, False, True, True, False, True])
+    stepped = -jnp.arange(1.0, 7.0)
+    out = np.asarray(jax.jit(jax.vmap(select, in_axes=(0, 0, None, 0)))(done, keys, 0.5, stepped))
+    starts = np.asarray(jax.vmap(reset, in_axes=(0, None))(keys[:2], 0.5))
+    np.testing.assert_array_equal(out, [starts[0], -2.0, starts[1], starts[0], -5.0, starts[1]])
+    params = jnp.arange(6.0)
+    out = np.asarray(jax.vmap(select)(done, keys, params, stepped))
+    np.testing.assert_array_equal(out, np.where(done, jax.vmap(reset)(keys, params), stepped))

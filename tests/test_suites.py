@@ -159,3 +159,190 @@ def test_ppo_runs_on_jumanji_through_the_train_program(tmp_path):
     assert main(get_program("train"), argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "completed" and len(summary["final_returns"]) == 2
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# MuJoCo Playground
+# ---------------------------------------------------------------------------------------------------------------
+
+def _playground():
+    return pytest.importorskip("mujoco_playground")
+
+
+def test_playground_spaces_are_the_suites():
+    _playground()
+    from mujoco_playground import registry
+
+    cartpole = envs.make_raw("playground/CartpoleBalance")
+    suite = registry.load("CartpoleBalance", config_overrides={"impl": "jax"})
+    assert cartpole.observation_space(None).shape == (suite.observation_size,) == (5,)
+    space = cartpole.action_space(None)
+    assert space.shape == (suite.action_size,) == (1,) and (space.low == -1).all() and (space.high == 1).all()
+    assert cartpole.max_episode_steps(None) == registry.get_default_config("CartpoleBalance").episode_length == 1000
+    go1 = envs.make_raw("playground/Go1JoystickFlatTerrain")  # a dict observation: the policy's "state"
+    assert go1.observation_space(None).shape == (48,) and go1.action_space(None).shape == (12,)
+    with pytest.raises(ValueError, match="impl must be one of jax, warp"):
+        envs.make_raw("playground/CartpoleBalance", impl="cuda")
+
+
+def test_playground_time_limit_is_a_truncation_and_the_final_observation_is_kept():
+    """CartpoleBalance never terminates; with a 5-step limit the 5th step is a truncation that returns the state
+    Playground's own step reached and the next episode's first observation (the reset drawn with the step's key)."""
+    _playground()
+    env = envs.make_raw("playground/CartpoleBalance", episode_length=5)
+    action = jnp.array([0.3])
+    keys = jax.random.split(jax.random.PRNGKey(1), 5)
+
+    @jax.jit
+    def run():  # one compiled program: five adapter steps, Playground's own step from the fifth state, the reset
+        state, _ = env.reset(jax.random.PRNGKey(0), None)
+        before, first_four = jax.lax.scan(lambda s, k: env.step(k, s, action, None), state, keys[:4])
+        state, ts = env.step(keys[4], before, action, None)
+        return state, first_four, ts, env._env.step(before.env_state, action), env.reset(keys[4], None)[1]
+
+    state, first_four, ts, expected, reset_obs = run()
+    assert not np.asarray(first_four.truncated).any() and not np.asarray(first_four.terminated).any()
+    assert bool(ts.truncated) and not bool(ts.terminated)
+    np.testing.assert_allclose(ts.final_obs, expected.obs, rtol=1e-6)
+    np.testing.assert_allclose(ts.reward, expected.reward, rtol=1e-6)
+    np.testing.assert_array_equal(ts.obs, reset_obs)
+    assert int(state.time) == 0
+
+
+def test_playground_locomotion_meshes_are_only_drawn():
+    """Without a menagerie checkout the robots' meshes are placeholders: two placeholders of different sizes give
+    the same masses, inertias and contacts, and no mesh geom collides."""
+    _playground()
+    from mujoco_playground._src import locomotion
+
+    from jaxrl.envs.suites import playground
+
+    for task in ("Go1JoystickFlatTerrain", "G1JoystickFlatTerrain", "BerkeleyHumanoidJoystickFlatTerrain"):
+        models = []
+        for size in (0.01, 0.5):
+            with playground.menagerie_free_assets(task, mesh_size=size):
+                models.append(locomotion._envs[task](config=locomotion.get_default_config(task),
+                                                     config_overrides={"impl": "jax"}).mj_model)
+        small, large = models
+        for field in ("body_mass", "body_inertia", "body_ipos", "geom_contype", "geom_conaffinity", "dof_armature"):
+            np.testing.assert_array_equal(getattr(small, field), getattr(large, field), err_msg=f"{task} {field}")
+        playground.check_meshes_only_drawn(small, task)
+
+
+@pytest.mark.slow
+def test_playground_go1_falls_are_terminations_and_do_not_depend_on_the_meshes():
+    """16 Go1 robots under random torques for 100 steps, vmapped and jitted: falls end episodes as terminations
+    (before the 1000-step limit); the same rollout with other placeholder meshes is the same trajectory."""
+    _playground()
+    from jaxrl.envs.suites import playground
+
+    def rollout(mesh_size):
+        original = playground.placeholder_mesh
+        playground.placeholder_mesh = lambda name, size=0.01: original(name, mesh_size)
+        try:
+            env = envs.make_raw("playground/Go1JoystickFlatTerrain")
+        finally:
+            playground.placeholder_mesh = original
+        n = 16
+        state, _ = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(1), n), None)
+
+        def body(state, key):
+            k_act, k_env = jax.random.split(key)
+            actions = jax.random.uniform(k_act, (n, 12), minval=-1, maxval=1)
+            state, ts = jax.vmap(env.step, in_axes=(0, 0, 0, None))(jax.random.split(k_env, n), state, actions, None)
+            return state, (ts.terminated, ts.truncated, ts.final_obs)
+
+        return jax.jit(lambda s: jax.lax.scan(body, s, jax.random.split(jax.random.PRNGKey(2), 100)))(state)[1]
+
+    term, trunc, obs = map(np.asarray, rollout(0.01))
+    assert term.sum() > 0 and not trunc.any()
+    np.testing.assert_array_equal(obs, np.asarray(rollout(0.5)[2]))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Craftax
+# ---------------------------------------------------------------------------------------------------------------
+
+def _craftax():
+    return pytest.importorskip("craftax")
+
+
+def test_craftax_spaces_are_the_suites():
+    _craftax()
+    from craftax.craftax_env import make_craftax_env_from_name
+
+    for name, (obs_dim, actions, limit) in {"Craftax-Classic-Symbolic-v1": (1345, 17, 10_000),
+                                           "Craftax-Symbolic-v1": (8268, 43, 100_000)}.items():
+        raw = envs.make_raw("craftax/" + name)
+        suite = make_craftax_env_from_name(name, auto_reset=False)
+        params = raw.default_params
+        assert raw.observation_space(params).shape == suite.observation_space(params).shape == (obs_dim,)
+        assert raw.action_space(params).n == suite.action_space(params).n == actions
+        assert raw.max_episode_steps(params) == suite.default_params.max_timesteps == limit
+    assert envs.make_raw("craftax/Craftax-Classic-Symbolic-v1", max_timesteps=50).max_episode_steps(
+        envs.make_raw("craftax/Craftax-Classic-Symbolic-v1", max_timesteps=50).default_params) == 50
+
+
+@pytest.mark.slow
+def test_craftax_time_limit_is_a_truncation_and_death_a_termination():
+    """Craftax's ``done`` includes the time limit: the adapter reports the limit as a truncation (with the final
+    observation and the reset's), a death as a termination, and a death on the last step as a termination."""
+    _craftax()
+    env = envs.make_raw("craftax/Craftax-Classic-Symbolic-v1", max_timesteps=3)
+    params = env.default_params
+    step = jax.jit(env.step)
+    noop = jnp.asarray(0)
+    state, _ = env.reset(jax.random.PRNGKey(0), params)
+    for t in range(3):
+        key = jax.random.PRNGKey(10 + t)
+        before = state
+        state, ts = step(key, state, noop, params)
+        assert bool(ts.truncated) == (t == 2) and not bool(ts.terminated)
+    expected_obs = env._env.step(key, before, noop, params)[0]
+    np.testing.assert_array_equal(ts.final_obs, expected_obs)
+    np.testing.assert_array_equal(ts.obs, env.reset(key, params)[1])
+    assert int(state.timestep) == 0
+
+    fresh, _ = env.reset(jax.random.PRNGKey(1), params)
+    dying = fresh.replace(player_health=jnp.asarray(0.0, jnp.float32) * fresh.player_health)
+    _, ts = step(jax.random.PRNGKey(2), dying, noop, params)
+    assert bool(ts.terminated) and not bool(ts.truncated)
+    _, ts = step(jax.random.PRNGKey(3), dying.replace(timestep=jnp.asarray(2, fresh.timestep.dtype)), noop, params)
+    assert bool(ts.terminated) and not bool(ts.truncated)  # dead on the last step
+
+
+@pytest.mark.slow
+def test_craftax_vmapped_auto_reset_hands_out_the_pooled_worlds_in_order():
+    """8 envs with reset_ratio 4 generate 2 worlds a step: the finished envs (1, 3, 5) start in pool worlds 0, 1
+    and 0 (three finish, two worlds), drawn with the first two envs' keys; the others step on."""
+    _craftax()
+    env = envs.make_raw("craftax/Craftax-Classic-Symbolic-v1", reset_ratio=4)
+    params = env.default_params
+    n = 8
+    state, _ = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(0), n), params)
+    dead = jnp.zeros(n, bool).at[jnp.array([1, 3, 5])].set(True)
+    state = state.replace(player_health=jnp.where(dead, 0.0, state.player_health))
+    keys = jax.random.split(jax.random.PRNGKey(1), n)
+    new_state, ts = jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))(keys, state, jnp.zeros(n, jnp.int32), params)
+    np.testing.assert_array_equal(ts.terminated, dead)
+    pool_obs = jax.vmap(env.reset, in_axes=(0, None))(keys[:2], params)[1]
+    for env_index, slot in ((1, 0), (3, 1), (5, 0)):
+        np.testing.assert_array_equal(ts.obs[env_index], pool_obs[slot])
+    alive = ~np.asarray(dead)
+    np.testing.assert_array_equal(np.asarray(ts.obs)[alive], np.asarray(ts.final_obs)[alive])
+    assert np.all(np.asarray(new_state.timestep)[alive] == 1) and np.all(np.asarray(new_state.timestep)[~alive] == 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_name,out", [("playground/CartpoleBalance", "pg"),
+                                          ("craftax/Craftax-Classic-Symbolic-v1", "cx"),
+                                          ("xminigrid/MiniGrid-Empty-5x5", "xm"), ("jumanji/Snake-v1", "jm")])
+def test_usage_commands_as_written(env_name, out, tmp_path):
+    """The issue's four commands (the out dir under tmp_path): PPO through train.py on one task of each suite."""
+    pytest.importorskip(suites.SUITES[env_name.split("/")[0]][2])
+    argv = ["--env", env_name, "--num-seeds", "2", "--total-timesteps", "20000", "--out-dir", str(tmp_path / out),
+            "--quiet"]
+    assert main(get_program("train"), argv) == 0
+    summary = json.loads((tmp_path / out / "summary.json").read_text())
+    assert summary["status"] == "completed" and len(summary["final_returns"]) == 2
+    assert all(np.isfinite(summary["final_returns"]))

@@ -50,6 +50,44 @@ def auto_reset(done, reset, stepped):
     return jax.tree.map(lambda r, s: jnp.where(done, r, s), reset, stepped)
 
 
+def pooled_auto_reset(reset, reset_ratio: int):
+    """``select(done, key, params, stepped) -> (state, obs)``: :func:`auto_reset` with ``reset(key, params)`` for
+    an env whose reset costs far more than its step (Craftax generates a world).
+
+    Unbatched, it is exactly ``auto_reset(done, reset(key, params), stepped)``. Under ``vmap`` over ``B`` envs
+    (jaxrl's :class:`~jaxrl.envs.wrappers.VecEnv`), where every env would otherwise generate a reset every step,
+    it generates ``ceil(B / reset_ratio)`` resets a step and hands them to the envs that finished in order
+    (Craftax's optimistic reset, with the pool assigned by rank instead of at random): every finished episode gets
+    its own fresh start unless more than ``ceil(B / reset_ratio)`` envs finish on the same step, when starts are
+    shared. With batched params (one level per env) every env resets from its own params, exactly.
+    """
+    from jax.custom_batching import custom_vmap
+
+    @custom_vmap
+    def select(done, key, params, stepped):
+        return auto_reset(done, reset(key, params), stepped)
+
+    @select.def_vmap
+    def pooled(axis_size, in_batched, done, key, params, stepped):
+        done_b, key_b, params_b, stepped_b = in_batched
+        broadcast = lambda tree, flags: jax.tree.map(  # noqa: E731
+            lambda x, b: x if b else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x)), tree, flags)
+        done, stepped = broadcast(done, done_b), broadcast(stepped, stepped_b)
+        if not key_b:
+            key = jax.random.split(key, axis_size)
+        if any(jax.tree.leaves(params_b)):
+            params = broadcast(params, params_b)
+            out = jax.vmap(lambda d, k, p, s: auto_reset(d, reset(k, p), s))(done, key, params, stepped)
+        else:
+            pool_size = -(-axis_size // reset_ratio)
+            pool = jax.vmap(reset, (0, None))(key[:pool_size], params)
+            slot = (jnp.cumsum(done) - 1) % pool_size
+            out = select_tree(done, jax.tree.map(lambda x: x[slot], pool), stepped)
+        return out, jax.tree.map(lambda _: True, out)
+
+    return select
+
+
 class Env:
     """Base class: subclasses implement ``reset``, ``step`` and the spaces.
 

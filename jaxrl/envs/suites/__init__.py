@@ -7,6 +7,8 @@ to install instead of failing on an import deep inside a program.
     prefix      extra        package
     xminigrid   xminigrid    XLand-MiniGrid (MiniGrid tasks)
     jumanji     jumanji      Jumanji (Snake, Game2048, Maze: generators that need no download)
+    playground  playground   MuJoCo Playground (the DM Control suite; Go1, G1 and Berkeley Humanoid locomotion)
+    craftax     craftax      Craftax (Classic and full, symbolic observations)
 """
 from __future__ import annotations
 
@@ -22,6 +24,16 @@ SUITES = {
                    "MiniGrid-MemoryS8", "MiniGrid-MemoryS16", "MiniGrid-MemoryS32", "MiniGrid-MemoryS64",
                    "MiniGrid-MemoryS128", "MiniGrid-Playground", "MiniGrid-Unlock", "MiniGrid-UnlockPickUp")),
     "jumanji": ("jaxrl.envs.suites.jumanji", "jumanji", "jumanji", ("Snake-v1", "Game2048-v1", "Maze-v0")),
+    "playground": ("jaxrl.envs.suites.playground", "playground", "mujoco_playground",
+                   ("AcrobotSwingup", "AcrobotSwingupSparse", "BallInCup", "CartpoleBalance", "CartpoleBalanceSparse",
+                    "CartpoleSwingup", "CartpoleSwingupSparse", "CheetahRun", "FingerSpin", "FingerTurnEasy",
+                    "FingerTurnHard", "FishSwim", "HopperHop", "HopperStand", "HumanoidStand", "HumanoidWalk",
+                    "HumanoidRun", "PendulumSwingup", "PointMass", "ReacherEasy", "ReacherHard", "SwimmerSwimmer6",
+                    "WalkerRun", "WalkerStand", "WalkerWalk",
+                    "Go1JoystickFlatTerrain", "Go1JoystickRoughTerrain", "Go1Getup", "Go1Handstand", "Go1Footstand",
+                    "G1JoystickFlatTerrain", "G1JoystickRoughTerrain", "BerkeleyHumanoidJoystickFlatTerrain",
+                    "BerkeleyHumanoidJoystickRoughTerrain")),
+    "craftax": ("jaxrl.envs.suites.craftax", "craftax", "craftax", ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1")),
 }
 
 
