@@ -73,21 +73,108 @@ def jumanji_native(env_id: str, num_envs: int, steps: int):
     return jax.jit(run)
 
 
+def playground_native(task: str, num_envs: int, steps: int):
+    """The suite's own loop: ``wrap_for_brax_training`` (brax's episode, auto-reset and vmap wrappers: the time
+    limit folded into ``done``, and every episode restarting from the state its env was first reset to)."""
+    import jax
+    from mujoco_playground._src.wrapper import wrap_for_brax_training
+
+    from jaxrl.envs.suites.playground import PlaygroundEnv
+
+    ours = PlaygroundEnv(task)  # its Playground env: registry.load would clone menagerie for a locomotion task
+    env = wrap_for_brax_training(ours._env, episode_length=ours.episode_length, action_repeat=ours.action_repeat)
+
+    def run(key):
+        state = env.reset(jax.random.split(key, num_envs))
+
+        def body(state, k):
+            actions = jax.random.uniform(k, (num_envs, env.action_size), minval=-1.0, maxval=1.0)
+            state = env.step(state, actions)
+            return state, state.reward.sum()
+
+        return jax.lax.scan(body, state, jax.random.split(key, steps))[1].sum()
+
+    return jax.jit(run)
+
+
+def craftax_native(env_id: str, num_envs: int, steps: int):
+    """The suite's own auto-reset env (``make_craftax_env_from_name(..., auto_reset=True)``: every env generates a
+    new world every step, under vmap)."""
+    import jax
+    from craftax.craftax_env import make_craftax_env_from_name
+
+    env = make_craftax_env_from_name(env_id, auto_reset=True)
+    params = env.default_params
+    num_actions = env.action_space(params).n
+
+    def run(key):
+        _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
+
+        def body(state, k):
+            k_act, k_env = jax.random.split(k)
+            actions = jax.random.randint(k_act, (num_envs,), 0, num_actions)
+            _, state, reward, _, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+                jax.random.split(k_env, num_envs), state, actions, params)
+            return state, reward.sum()
+
+        return jax.lax.scan(body, state, jax.random.split(key, steps))[1].sum()
+
+    return jax.jit(run)
+
+
+def craftax_optimistic_native(env_id: str, num_envs: int, steps: int, reset_ratio: int = 16):
+    """The Craftax baselines' ``OptimisticResetVecEnvWrapper`` (the fastest way Craftax's authors run it): the
+    no-auto-reset env vmapped, ``num_envs // reset_ratio`` worlds generated a step, each finished env given one
+    of them at random."""
+    import jax
+    import jax.numpy as jnp
+    from craftax.craftax_env import make_craftax_env_from_name
+
+    env = make_craftax_env_from_name(env_id, auto_reset=False)
+    params = env.default_params
+    num_actions = env.action_space(params).n
+    num_resets = max(1, num_envs // reset_ratio)
+
+    def run(key):
+        _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
+
+        def body(state, k):
+            k_act, k_env, k_reset, k_pick = jax.random.split(k, 4)
+            actions = jax.random.randint(k_act, (num_envs,), 0, num_actions)
+            _, stepped, reward, done, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+                jax.random.split(k_env, num_envs), state, actions, params)
+            _, fresh = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, num_resets), params)
+            pick = jax.random.randint(k_pick, (num_envs,), 0, num_resets)
+            state = jax.tree.map(lambda f, s: jnp.where(done.reshape(done.shape + (1,) * (s.ndim - 1)), f[pick], s),
+                                 fresh, stepped)
+            return state, reward.sum()
+
+        return jax.lax.scan(body, state, jax.random.split(key, steps))[1].sum()
+
+    return jax.jit(run)
+
+
 def adapter(name: str, num_envs: int, steps: int):
     import jax
 
     from jaxrl import envs
+    from jaxrl.envs.core import Discrete
 
     env = envs.make_raw(name)
     params = env.default_params
-    num_actions = env.action_space(params).n
+    space = env.action_space(params)
+
+    def random_actions(k):
+        if isinstance(space, Discrete):
+            return jax.random.randint(k, (num_envs,), 0, space.n)
+        return jax.random.uniform(k, (num_envs,) + space.shape, minval=-1.0, maxval=1.0)
 
     def run(key):
         state, _ = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
 
         def body(state, k):
             k_act, k_env = jax.random.split(k)
-            actions = jax.random.randint(k_act, (num_envs,), 0, num_actions)
+            actions = random_actions(k_act)
             state, ts = jax.vmap(env.step, in_axes=(0, 0, 0, None))(jax.random.split(k_env, num_envs), state, actions, params)
             return state, ts.reward.sum()
 
@@ -99,7 +186,12 @@ def adapter(name: str, num_envs: int, steps: int):
 CASES = {"xminigrid/MiniGrid-Empty-5x5": ("MiniGrid-Empty-5x5", xminigrid_native),
          "xminigrid/MiniGrid-DoorKey-8x8": ("MiniGrid-DoorKey-8x8", xminigrid_native),
          "jumanji/Snake-v1": ("Snake-v1", jumanji_native), "jumanji/Game2048-v1": ("Game2048-v1", jumanji_native),
-         "jumanji/Maze-v0": ("Maze-v0", jumanji_native)}
+         "jumanji/Maze-v0": ("Maze-v0", jumanji_native),
+         "playground/CartpoleBalance": ("CartpoleBalance", playground_native),
+         "playground/Go1JoystickFlatTerrain": ("Go1JoystickFlatTerrain", playground_native),
+         "craftax/Craftax-Classic-Symbolic-v1": ("Craftax-Classic-Symbolic-v1", craftax_native),
+         "craftax/Craftax-Classic-Symbolic-v1 (vs optimistic reset)": ("Craftax-Classic-Symbolic-v1",
+                                                                        craftax_optimistic_native)}
 
 
 def timed(fn, key) -> float:
@@ -118,12 +210,15 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=64)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--only", nargs="*", default=[], help="run the cases whose name contains one of these")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, (suite_id, native_builder) in CASES.items():
-        native, ours = native_builder(suite_id, args.envs, args.steps), adapter(name, args.envs, args.steps)
+        if args.only and not any(part in name for part in args.only):
+            continue
+        native, ours = native_builder(suite_id, args.envs, args.steps), adapter(name.split(" ")[0], args.envs, args.steps)
         key = jax.random.PRNGKey(0)
         timed(native, key), timed(ours, key)  # compile and warm up
         t_native, t_ours = [], []

@@ -304,7 +304,7 @@ def test_craftax_time_limit_is_a_truncation_and_death_a_termination():
     assert int(state.timestep) == 0
 
     fresh, _ = env.reset(jax.random.PRNGKey(1), params)
-    dying = fresh.replace(player_health=jnp.asarray(0.0, jnp.float32) * fresh.player_health)
+    dying = fresh.replace(player_health=jnp.zeros_like(fresh.player_health))
     _, ts = step(jax.random.PRNGKey(2), dying, noop, params)
     assert bool(ts.terminated) and not bool(ts.truncated)
     _, ts = step(jax.random.PRNGKey(3), dying.replace(timestep=jnp.asarray(2, fresh.timestep.dtype)), noop, params)
@@ -321,7 +321,7 @@ def test_craftax_vmapped_auto_reset_hands_out_the_pooled_worlds_in_order():
     n = 8
     state, _ = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(0), n), params)
     dead = jnp.zeros(n, bool).at[jnp.array([1, 3, 5])].set(True)
-    state = state.replace(player_health=jnp.where(dead, 0.0, state.player_health))
+    state = state.replace(player_health=jnp.where(dead, 0, state.player_health).astype(state.player_health.dtype))
     keys = jax.random.split(jax.random.PRNGKey(1), n)
     new_state, ts = jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))(keys, state, jnp.zeros(n, jnp.int32), params)
     np.testing.assert_array_equal(ts.terminated, dead)
