@@ -49,7 +49,7 @@ class LevelOptions:
     env: str = option("Maze", "environment with designable levels", choices=LEVEL_ENVS)
     total_timesteps: int = option(1_000_000, "environment steps per seed", minimum=1)
     num_walls: int = option(25, "walls of a generated maze (Maze only)", minimum=0, maximum=13 * 13 - 2)
-    max_steps: int = option(250, "maze time limit (Maze only; CartPole-v1 keeps its 500 steps)", minimum=1)
+    max_steps: int = option(250, "maze time limit (Maze only; CartPole-v1 keeps its 500 steps, XLand its 243)", minimum=1)
     generator: str = option("random", "where new levels come from: random (the space's generator) or dataset (uniform "
                             "draws from the --dataset-size levels of the space's target distribution: DR over the dataset)",
                             choices=("random", "dataset"))

@@ -106,6 +106,44 @@ def render_cartpole_level(level, cell: int = 8) -> np.ndarray:
     return image
 
 
+XLAND_LEVELS_ENV = "xminigrid/XLand-MiniGrid-R1-9x9"
+
+
+def xland_env(max_steps: int | None = None):
+    """XLand-MiniGrid's one-room 9 x 9 world whose params hold the rule set (XLand's own time limit, 3 * 9 * 9
+    = 243 steps; ``max_steps`` is the maze's option). A missing xminigrid extra is a one-line ConfigError."""
+    from jaxrl.programs.driver import checked_env
+
+    return checked_env(XLAND_LEVELS_ENV, {})
+
+
+def xland_generator(num_walls: int):
+    """``key -> level``: the env's params with a rule set from :func:`jaxrl.envs.suites.xland.generate_ruleset`."""
+    from jaxrl.envs.suites.xland import generate_ruleset
+
+    base = xland_env().default_params
+    return lambda key: base.replace(ruleset=generate_ruleset(key))
+
+
+def xland_mutator(num_edits: int):
+    from jaxrl.envs.suites.xland import mutate_ruleset
+
+    return lambda key, level: level.replace(ruleset=mutate_ruleset(key, level.ruleset, num_edits))
+
+
+def xland_held_out():
+    from jaxrl.envs.suites.xland import held_out_rulesets
+
+    names, rulesets = held_out_rulesets()
+    return names, xland_env().default_params.replace(ruleset=rulesets)
+
+
+def render_xland_level(level, cell: int = 8) -> np.ndarray:
+    from jaxrl.envs.suites.xland import render_ruleset
+
+    return render_ruleset(level.ruleset, cell)
+
+
 LEVEL_SPACES: dict[str, LevelSpace] = {
     # Partially observable 13 x 13 grid maze; solved = the goal reached (the only reward).
     "Maze": LevelSpace(
@@ -130,6 +168,17 @@ LEVEL_SPACES: dict[str, LevelSpace] = {
         held_out=cartpole_held_out_levels,
         solved_return=475.0,
         render=render_cartpole_level,
+        designable_by_adversary=False,
+    ),
+    # XLand-MiniGrid rule sets (goal, production rules, objects) generated on device; solved = the goal reached
+    # (XLand pays 1 - 0.9 t / T at the goal and nothing else). Needs the xminigrid extra.
+    XLAND_LEVELS_ENV: LevelSpace(
+        make_env=xland_env,
+        generator=xland_generator,
+        mutator=xland_mutator,
+        held_out=xland_held_out,
+        solved_return=0.0,
+        render=render_xland_level,
         designable_by_adversary=False,
     ),
 }

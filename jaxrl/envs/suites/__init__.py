@@ -5,7 +5,7 @@ listed statically, so ``--env`` accepts them and, when the suite is not installe
 to install instead of failing on an import deep inside a program.
 
     prefix      extra        package
-    xminigrid   xminigrid    XLand-MiniGrid (MiniGrid tasks)
+    xminigrid   xminigrid    XLand-MiniGrid (MiniGrid tasks; XLand rule-set tasks, rule sets generated locally)
     jumanji     jumanji      Jumanji (Snake, Game2048, Maze: generators that need no download)
     playground  playground   MuJoCo Playground (the DM Control suite; Go1, G1 and Berkeley Humanoid locomotion)
     craftax     craftax      Craftax (Classic and full, symbolic observations)
@@ -22,7 +22,14 @@ SUITES = {
                    "MiniGrid-Empty-16x16", "MiniGrid-EmptyRandom-5x5", "MiniGrid-EmptyRandom-6x6",
                    "MiniGrid-EmptyRandom-8x8", "MiniGrid-EmptyRandom-16x16", "MiniGrid-FourRooms", "MiniGrid-LockedRoom",
                    "MiniGrid-MemoryS8", "MiniGrid-MemoryS16", "MiniGrid-MemoryS32", "MiniGrid-MemoryS64",
-                   "MiniGrid-MemoryS128", "MiniGrid-Playground", "MiniGrid-Unlock", "MiniGrid-UnlockPickUp")),
+                   "MiniGrid-MemoryS128", "MiniGrid-Playground", "MiniGrid-Unlock", "MiniGrid-UnlockPickUp",
+                   "XLand-MiniGrid-R1-9x9", "XLand-MiniGrid-R1-11x11", "XLand-MiniGrid-R1-13x13",
+                   "XLand-MiniGrid-R1-15x15", "XLand-MiniGrid-R1-17x17", "XLand-MiniGrid-R2-9x9",
+                   "XLand-MiniGrid-R2-11x11", "XLand-MiniGrid-R2-13x13", "XLand-MiniGrid-R2-15x15",
+                   "XLand-MiniGrid-R2-17x17", "XLand-MiniGrid-R4-9x9", "XLand-MiniGrid-R4-11x11",
+                   "XLand-MiniGrid-R4-13x13", "XLand-MiniGrid-R4-15x15", "XLand-MiniGrid-R4-17x17",
+                   "XLand-MiniGrid-R6-13x13", "XLand-MiniGrid-R6-17x17", "XLand-MiniGrid-R6-19x19",
+                   "XLand-MiniGrid-R9-16x16", "XLand-MiniGrid-R9-19x19", "XLand-MiniGrid-R9-25x25")),
     "jumanji": ("jaxrl.envs.suites.jumanji", "jumanji", "jumanji", ("Snake-v1", "Game2048-v1", "Maze-v0")),
     "playground": ("jaxrl.envs.suites.playground", "playground", "mujoco_playground",
                    ("AcrobotSwingup", "AcrobotSwingupSparse", "BallInCup", "CartpoleBalance", "CartpoleBalanceSparse",
