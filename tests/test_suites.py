@@ -416,7 +416,8 @@ def test_ued_runs_a_curriculum_over_xland_rulesets(tmp_path):
     """ACCEL over generated rule sets through the ued program: the held-out rule sets are evaluated by name."""
     out = tmp_path / "xl"
     argv = ["--env", "xminigrid/XLand-MiniGrid-R1-9x9", "--method", "accel", "--num-seeds", "2",
-            "--total-timesteps", "8192", "--num-chunks", "2", "--out-dir", str(out), "--quiet"]
+            "--total-timesteps", "4096", "--num-chunks", "1", "--num-levels", "8", "--rollout-len", "64",
+            "--capacity", "16", "--out-dir", str(out), "--quiet"]
     assert main(get_program("ued"), argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "completed"
