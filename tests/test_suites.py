@@ -183,6 +183,9 @@ def test_playground_spaces_are_the_suites():
     assert go1.observation_space(None).shape == (48,) and go1.action_space(None).shape == (12,)
     with pytest.raises(ValueError, match="impl must be one of jax, warp"):
         envs.make_raw("playground/CartpoleBalance", impl="cuda")
+    if jax.default_backend() != "gpu":
+        with pytest.raises(ValueError, match="impl warp runs on NVIDIA GPUs only"):
+            envs.make_raw("playground/CartpoleBalance", impl="warp")
 
 
 def test_playground_time_limit_is_a_truncation_and_the_final_observation_is_kept():
@@ -279,6 +282,8 @@ def test_craftax_spaces_are_the_suites():
         assert raw.observation_space(params).shape == suite.observation_space(params).shape == (obs_dim,)
         assert raw.action_space(params).n == suite.action_space(params).n == actions
         assert raw.max_episode_steps(params) == suite.default_params.max_timesteps == limit
+    with pytest.raises(ValueError, match="reset_ratio and max_timesteps must be at least 1"):
+        envs.make_raw("craftax/Craftax-Classic-Symbolic-v1", reset_ratio=0)
     assert envs.make_raw("craftax/Craftax-Classic-Symbolic-v1", max_timesteps=50).max_episode_steps(
         envs.make_raw("craftax/Craftax-Classic-Symbolic-v1", max_timesteps=50).default_params) == 50
 

@@ -31,6 +31,8 @@ class CraftaxEnv(Env):
     """One Craftax symbolic environment; Craftax's ``EnvParams`` are the env params."""
 
     def __init__(self, env_id: str, max_timesteps: int | None = None, reset_ratio: int = 16):
+        if int(reset_ratio) < 1 or (max_timesteps is not None and int(max_timesteps) < 1):
+            raise ValueError(f"reset_ratio and max_timesteps must be at least 1, got {reset_ratio} and {max_timesteps}")
         self._env = make_craftax_env_from_name(env_id, auto_reset=False)
         self._auto_reset = pooled_auto_reset(self.reset, int(reset_ratio))
         self.env_id = env_id

@@ -68,6 +68,8 @@ class PlaygroundEnv(Env):
     def __init__(self, task: str, impl: str = "jax", episode_length: int | None = None, **config_overrides):
         if impl not in IMPLEMENTATIONS:
             raise ValueError(f"impl must be one of {', '.join(IMPLEMENTATIONS)}, got {impl!r}")
+        if impl == "warp" and jax.default_backend() != "gpu":
+            raise ValueError(f"impl warp runs on NVIDIA GPUs only (jax's backend here is {jax.default_backend()}); use impl=jax")
         self.task = task
         overrides = {"impl": impl, **config_overrides}
         if task in DM_CONTROL_TASKS:
