@@ -158,13 +158,13 @@ def craftax_optimistic_native(env_id: str, num_envs: int, steps: int, reset_rati
     return jax.jit(run)
 
 
-def adapter(name: str, num_envs: int, steps: int):
+def adapter(name: str, num_envs: int, steps: int, **env_kwargs):
     import jax
 
     from jaxrl import envs
     from jaxrl.envs.core import Discrete
 
-    env = envs.make_raw(name)
+    env = envs.make_raw(name, **env_kwargs)
     params = env.default_params
     space = env.action_space(params)
 
@@ -187,7 +187,7 @@ def adapter(name: str, num_envs: int, steps: int):
     return jax.jit(run)
 
 
-# name -> (suite id, the suite's own loop, steps per timing or None for --steps: the slow ones run fewer)
+# name -> (suite id, the suite's own loop[, steps per timing (the slow ones run fewer than --steps)[, adapter kwargs]])
 CASES = {"xminigrid/MiniGrid-Empty-5x5": ("MiniGrid-Empty-5x5", xminigrid_native),
          "xminigrid/MiniGrid-DoorKey-8x8": ("MiniGrid-DoorKey-8x8", xminigrid_native),
          "xminigrid/XLand-MiniGrid-R1-9x9": ("XLand-MiniGrid-R1-9x9", xminigrid_native),
@@ -195,6 +195,8 @@ CASES = {"xminigrid/MiniGrid-Empty-5x5": ("MiniGrid-Empty-5x5", xminigrid_native
          "jumanji/Maze-v0": ("Maze-v0", jumanji_native),
          "playground/CartpoleBalance": ("CartpoleBalance", playground_native),
          "playground/Go1JoystickFlatTerrain": ("Go1JoystickFlatTerrain", playground_native, 200),
+         "playground/Go1JoystickFlatTerrain (adapter reset_ratio 16)": ("Go1JoystickFlatTerrain", playground_native, 200,
+                                                                        {"reset_ratio": 16}),
          "craftax/Craftax-Classic-Symbolic-v1": ("Craftax-Classic-Symbolic-v1", craftax_native, 100),
          "craftax/Craftax-Classic-Symbolic-v1 (vs optimistic reset)": ("Craftax-Classic-Symbolic-v1",
                                                                         craftax_optimistic_native, 200)}
@@ -225,7 +227,9 @@ def main() -> None:
         if args.only and not any(part in name for part in args.only):
             continue
         steps = case_steps[0] if case_steps else args.steps
-        native, ours = native_builder(suite_id, args.envs, steps), adapter(name.split(" ")[0], args.envs, steps)
+        env_kwargs = case_steps[1] if len(case_steps) > 1 else {}
+        native = native_builder(suite_id, args.envs, steps)
+        ours = adapter(name.split(" ")[0], args.envs, steps, **env_kwargs)
         key = jax.random.PRNGKey(0)
         timed(native, key), timed(ours, key)  # compile and warm up
         t_native, t_ours = [], []

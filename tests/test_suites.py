@@ -181,6 +181,8 @@ def test_playground_spaces_are_the_suites():
     assert cartpole.max_episode_steps(None) == registry.get_default_config("CartpoleBalance").episode_length == 1000
     go1 = envs.make_raw("playground/Go1JoystickFlatTerrain")  # a dict observation: the policy's "state"
     assert go1.observation_space(None).shape == (48,) and go1.action_space(None).shape == (12,)
+    with pytest.raises(ValueError, match="reset_ratio must be at least 1"):
+        envs.make_raw("playground/CartpoleBalance", reset_ratio=0)
     with pytest.raises(ValueError, match="impl must be one of jax, warp"):
         envs.make_raw("playground/CartpoleBalance", impl="cuda")
     if jax.default_backend() != "gpu":

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from mujoco_playground._src import dm_control_suite, locomotion, mjx_env
 
-from jaxrl.envs.core import Box, Env, auto_reset
+from jaxrl.envs.core import Box, Env, auto_reset, pooled_auto_reset
 from jaxrl.types import Timestep
 
 IMPLEMENTATIONS = ("jax", "warp")
@@ -62,10 +62,18 @@ class PlaygroundEnv(Env):
         task: a DM Control suite or locomotion task name (``CartpoleBalance``, ``Go1JoystickFlatTerrain``).
         impl: MJX implementation, ``jax`` (any device) or ``warp`` (NVIDIA GPUs).
         episode_length: time limit in steps; the task's config when None.
+        reset_ratio: 1 (the default) draws every finished env a fresh initial state, exactly; ``N > 1`` draws
+            ``ceil(num_envs / N)`` a step under ``vmap`` and shares them out (:func:`jaxrl.envs.core.pooled_auto_reset`),
+            cheaper where a reset costs much more than a step. Envs that finish together (every DM Control episode
+            ends at the time limit on the same step) then share initial states.
         **config_overrides: further entries of the task's config (``ctrl_dt``, ``reward_config`` ...).
     """
 
-    def __init__(self, task: str, impl: str = "jax", episode_length: int | None = None, **config_overrides):
+    def __init__(self, task: str, impl: str = "jax", episode_length: int | None = None, reset_ratio: int = 1,
+                 **config_overrides):
+        if int(reset_ratio) < 1:
+            raise ValueError(f"reset_ratio must be at least 1, got {reset_ratio}")
+        self.reset_ratio = int(reset_ratio)
         if impl not in IMPLEMENTATIONS:
             raise ValueError(f"impl must be one of {', '.join(IMPLEMENTATIONS)}, got {impl!r}")
         if impl == "warp" and jax.default_backend() != "gpu":
@@ -120,7 +128,10 @@ class PlaygroundEnv(Env):
         final_obs = policy_observation(nxt.obs)
         # Playground copies ``done`` into the state; clear it so a kept state steps on.
         stepped = PlaygroundState(nxt.replace(done=jnp.zeros_like(nxt.done)), time)
-        state, obs = auto_reset(ended, self.reset(key, params), (stepped, final_obs))
+        if self.reset_ratio == 1:
+            state, obs = auto_reset(ended, self.reset(key, params), (stepped, final_obs))
+        else:
+            state, obs = pooled_auto_reset(self.reset, self.reset_ratio)(ended, key, params, (stepped, final_obs))
         return state, Timestep(obs=obs, reward=jnp.asarray(reward, jnp.float32), terminated=terminated,
                                truncated=truncated, final_obs=final_obs, info={})
 
