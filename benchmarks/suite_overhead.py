@@ -3,7 +3,8 @@
 For each environment: ``jit(scan(vmap(step)))`` over ``--steps`` steps of ``--envs`` environments with uniformly
 random actions, once through the suite's own API (with its own auto-reset wrapper, the cheapest way the suite
 offers to run many episodes) and once through the jaxrl adapter (``jaxrl.envs.make_raw``: terminated / truncated
-apart, final observation kept, auto-reset). Both are timed in the same process, alternating, ``--repeats`` times
+apart, final observation kept, auto-reset). Both are timed in the same process, alternating (and alternating which
+goes first), ``--repeats`` times
 after a warm-up; the table gives the median steps per second and the ratio (adapter / suite).
 
 Usage::
@@ -217,7 +218,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--envs", type=int, default=64)
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--only", nargs="*", default=[], help="run the cases whose name contains one of these")
     args = parser.parse_args()
     out = Path(args.out)
@@ -233,10 +234,14 @@ def main() -> None:
         key = jax.random.PRNGKey(0)
         timed(native, key), timed(ours, key)  # compile and warm up
         t_native, t_ours = [], []
-        for r in range(args.repeats):
+        for r in range(args.repeats):  # the order alternates, so neither side always runs first
             key = jax.random.PRNGKey(r + 1)
-            t_native.append(timed(native, key))
-            t_ours.append(timed(ours, key))
+            if r % 2:
+                t_ours.append(timed(ours, key))
+                t_native.append(timed(native, key))
+            else:
+                t_native.append(timed(native, key))
+                t_ours.append(timed(ours, key))
         total = args.envs * steps
         sps_native, sps_ours = total / np.median(t_native), total / np.median(t_ours)
         rows.append({"env": name, "steps": steps, "suite_steps_per_second": sps_native,
