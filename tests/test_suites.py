@@ -305,9 +305,9 @@ def test_craftax_time_limit_is_a_truncation_and_death_a_termination():
         before = state
         state, ts = step(key, state, noop, params)
         assert bool(ts.truncated) == (t == 2) and not bool(ts.terminated)
-    expected_obs = env._env.step(key, before, noop, params)[0]
+    expected_obs = jax.jit(env._env.step)(key, before, noop, params)[0]
     np.testing.assert_array_equal(ts.final_obs, expected_obs)
-    np.testing.assert_array_equal(ts.obs, env.reset(key, params)[1])
+    np.testing.assert_array_equal(ts.obs, jax.jit(env.reset)(key, params)[1])
     assert int(state.timestep) == 0
 
     fresh, _ = env.reset(jax.random.PRNGKey(1), params)
@@ -431,3 +431,24 @@ def test_ued_runs_a_curriculum_over_xland_rulesets(tmp_path):
     text = json.dumps(summary)
     assert all(name in text for name in ("HoldBlueBall", "NearRedKey", "MakeAndHoldStar", "MakeTwiceNearHex"))
     assert (out / "held_out_levels.png").exists()
+
+
+def test_playground_action_repeat_sums_the_rewards_of_the_repeated_steps():
+    """``action_repeat=2`` (a config override): one adapter step is two Playground steps with the same action, its
+    reward their sum."""
+    _playground()
+    env = envs.make_raw("playground/CartpoleBalance", action_repeat=2)
+    assert env.action_repeat == 2
+    action = jnp.array([0.5])
+
+    @jax.jit
+    def run():
+        state, _ = env.reset(jax.random.PRNGKey(0), None)
+        _, ts = env.step(jax.random.PRNGKey(1), state, action, None)
+        first = env._env.step(state.env_state, action)
+        second = env._env.step(first, action)
+        return ts, first.reward + second.reward, second.obs
+
+    ts, reward, obs = run()
+    np.testing.assert_allclose(ts.reward, reward, rtol=1e-6)
+    np.testing.assert_allclose(ts.final_obs, obs, rtol=1e-6)

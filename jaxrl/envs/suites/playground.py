@@ -90,6 +90,7 @@ class PlaygroundEnv(Env):
             if not has_menagerie():
                 check_meshes_only_drawn(self._env.mj_model, task)
             config = locomotion.get_default_config(task)
+        config = getattr(self._env, "_config", config)  # the task's config with the overrides applied
         self.episode_length = int(episode_length or config.get("episode_length", 1000))
         self.action_repeat = int(config.get("action_repeat", 1))
         sizes = self._env.observation_size
