@@ -305,9 +305,10 @@ def test_craftax_time_limit_is_a_truncation_and_death_a_termination():
         before = state
         state, ts = step(key, state, noop, params)
         assert bool(ts.truncated) == (t == 2) and not bool(ts.terminated)
-    expected_obs = jax.jit(env._env.step)(key, before, noop, params)[0]
+    step_key, reset_key = jax.random.split(key)  # the adapter splits the step's key
+    expected_obs = jax.jit(env._env.step)(step_key, before, noop, params)[0]
     np.testing.assert_array_equal(ts.final_obs, expected_obs)
-    np.testing.assert_array_equal(ts.obs, jax.jit(env.reset)(key, params)[1])
+    np.testing.assert_array_equal(ts.obs, jax.jit(env.reset)(reset_key, params)[1])
     assert int(state.timestep) == 0
 
     fresh, _ = env.reset(jax.random.PRNGKey(1), params)
@@ -321,7 +322,7 @@ def test_craftax_time_limit_is_a_truncation_and_death_a_termination():
 @pytest.mark.slow
 def test_craftax_vmapped_auto_reset_hands_out_the_pooled_worlds_in_order():
     """8 envs with reset_ratio 4 generate 2 worlds a step: the finished envs (1, 3, 5) start in pool worlds 0, 1
-    and 0 (three finish, two worlds), drawn with the first two envs' keys; the others step on."""
+    and 0 (three finish, two worlds), drawn with the reset halves of the first two envs' keys; the others step on."""
     _craftax()
     env = envs.make_raw("craftax/Craftax-Classic-Symbolic-v1", reset_ratio=4)
     params = env.default_params
@@ -332,7 +333,8 @@ def test_craftax_vmapped_auto_reset_hands_out_the_pooled_worlds_in_order():
     keys = jax.random.split(jax.random.PRNGKey(1), n)
     new_state, ts = jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))(keys, state, jnp.zeros(n, jnp.int32), params)
     np.testing.assert_array_equal(ts.terminated, dead)
-    pool_obs = jax.vmap(env.reset, in_axes=(0, None))(keys[:2], params)[1]
+    reset_keys = jax.vmap(lambda k: jax.random.split(k)[1])(keys[:2])  # the reset half of each env's step key
+    pool_obs = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, params)[1]
     for env_index, slot in ((1, 0), (3, 1), (5, 0)):
         np.testing.assert_array_equal(ts.obs[env_index], pool_obs[slot])
     alive = ~np.asarray(dead)

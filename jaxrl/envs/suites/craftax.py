@@ -17,6 +17,7 @@ uses the same optimistic reset) and gives them to the envs that finished, in ord
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from craftax.craftax_env import make_craftax_env_from_name
@@ -52,12 +53,13 @@ class CraftaxEnv(Env):
         return state, obs
 
     def step(self, key, state, action, params):
-        obs, nxt, reward, done, _ = self._env.step(key, state, jnp.asarray(action, jnp.int32).reshape(()), params)
+        step_key, reset_key = jax.random.split(key)  # the step's draws and the next world stay independent
+        obs, nxt, reward, done, _ = self._env.step(step_key, state, jnp.asarray(action, jnp.int32).reshape(()), params)
         # The game over without the time limit: a death (or lava, or the boss beaten) ends it for good.
         game_over = self._env.is_terminal(nxt, params.replace(max_timesteps=NO_TIME_LIMIT))
         terminated = done & game_over
         truncated = done & ~game_over
-        state, new_obs = self._auto_reset(done, key, params, (nxt, obs))
+        state, new_obs = self._auto_reset(done, reset_key, params, (nxt, obs))
         return state, Timestep(obs=new_obs, reward=jnp.asarray(reward, jnp.float32), terminated=terminated,
                                truncated=truncated, final_obs=obs, info={})
 
