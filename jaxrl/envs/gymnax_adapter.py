@@ -9,10 +9,12 @@ from jaxrl.envs.core import Box, Discrete, Env
 from jaxrl.types import Timestep
 
 
-def _convert_space(space) -> Discrete | Box:
-    if isinstance(space, gspaces.Discrete):
+def convert_space(space) -> Discrete | Box:
+    """A gymnax-style space -> jaxrl's: gymnax's own ``Discrete`` / ``Box``, or a suite's copy of them (Craftax
+    ships gymnax's space classes under its own names), told apart by their fields."""
+    if isinstance(space, gspaces.Discrete) or hasattr(space, "n"):
         return Discrete(int(space.n))
-    if isinstance(space, gspaces.Box):
+    if isinstance(space, gspaces.Box) or all(hasattr(space, field) for field in ("low", "high", "shape")):
         shape = tuple(space.shape)
         low = np.broadcast_to(np.asarray(space.low, dtype=np.float32), shape)
         high = np.broadcast_to(np.asarray(space.high, dtype=np.float32), shape)
@@ -60,10 +62,10 @@ class GymnaxEnv(Env):
         return state, timestep
 
     def observation_space(self, params):
-        return _convert_space(self._env.observation_space(params))
+        return convert_space(self._env.observation_space(params))
 
     def action_space(self, params):
-        return _convert_space(self._env.action_space(params))
+        return convert_space(self._env.action_space(params))
 
     def max_episode_steps(self, params):
         return int(params.max_steps_in_episode)

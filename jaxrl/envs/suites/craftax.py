@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from craftax.craftax_env import make_craftax_env_from_name
 
-from jaxrl.envs.core import Box, Discrete, Env, pooled_auto_reset
+from jaxrl.envs.core import Env, pooled_auto_reset
+from jaxrl.envs.gymnax_adapter import convert_space
 from jaxrl.types import Timestep
 
 NO_TIME_LIMIT = np.iinfo(np.int32).max
@@ -64,13 +65,10 @@ class CraftaxEnv(Env):
                                truncated=truncated, final_obs=obs, info={})
 
     def observation_space(self, params):
-        space = self._env.observation_space(params)
-        shape = tuple(space.shape)
-        return Box(low=np.broadcast_to(np.float32(space.low), shape).copy(),
-                   high=np.broadcast_to(np.float32(space.high), shape).copy(), shape=shape)
+        return convert_space(self._env.observation_space(params))
 
     def action_space(self, params):
-        return Discrete(int(self._env.action_space(params).n))
+        return convert_space(self._env.action_space(params))
 
     def max_episode_steps(self, params):
         return int(params.max_timesteps)
