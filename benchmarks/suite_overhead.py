@@ -28,6 +28,21 @@ sys.path.insert(0, str(HERE))
 from bench_common import machine_info  # noqa: E402
 
 
+def random_action_loop(init, step, steps: int):
+    """``jit(key -> total reward)``: ``init(key) -> state``, then ``steps`` times ``step(state, key) -> (state,
+    rewards [num_envs])``, the one timed loop every case (the suite's and the adapter's) runs."""
+    import jax
+
+    def run(key):
+        def body(state, k):
+            state, rewards = step(state, k)
+            return state, rewards.sum()
+
+        return jax.lax.scan(body, init(key), jax.random.split(key, steps))[1].sum()
+
+    return jax.jit(run)
+
+
 def xminigrid_native(env_id: str, num_envs: int, steps: int):
     """The suite's own loop: GymAutoResetWrapper(env) (it resets inside step, losing the final observation)."""
     import jax
@@ -42,17 +57,13 @@ def xminigrid_native(env_id: str, num_envs: int, steps: int):
     env = GymAutoResetWrapper(env)
     num_actions = env.num_actions(params)
 
-    def run(key):
-        timestep = jax.vmap(env.reset, in_axes=(None, 0))(params, jax.random.split(key, num_envs))
+    def step(timestep, k):
+        actions = jax.random.randint(k, (num_envs,), 0, num_actions)
+        timestep = jax.vmap(env.step, in_axes=(None, 0, 0))(params, timestep, actions)
+        return timestep, timestep.reward
 
-        def body(timestep, k):
-            actions = jax.random.randint(k, (num_envs,), 0, num_actions)
-            timestep = jax.vmap(env.step, in_axes=(None, 0, 0))(params, timestep, actions)
-            return timestep, timestep.reward.sum()
-
-        return jax.lax.scan(body, timestep, jax.random.split(key, steps))[1].sum()
-
-    return jax.jit(run)
+    return random_action_loop(lambda key: jax.vmap(env.reset, in_axes=(None, 0))(params, jax.random.split(key, num_envs)),
+                              step, steps)
 
 
 def jumanji_native(env_id: str, num_envs: int, steps: int):
@@ -65,17 +76,11 @@ def jumanji_native(env_id: str, num_envs: int, steps: int):
     env = AutoResetWrapper(jumanji.make(env_id), next_obs_in_extras=True)
     num_actions = env.action_spec.num_values
 
-    def run(key):
-        state, _ = jax.vmap(env.reset)(jax.random.split(key, num_envs))
+    def step(state, k):
+        state, timestep = jax.vmap(env.step)(state, jax.random.randint(k, (num_envs,), 0, num_actions))
+        return state, timestep.reward
 
-        def body(state, k):
-            actions = jax.random.randint(k, (num_envs,), 0, num_actions)
-            state, timestep = jax.vmap(env.step)(state, actions)
-            return state, timestep.reward.sum()
-
-        return jax.lax.scan(body, state, jax.random.split(key, steps))[1].sum()
-
-    return jax.jit(run)
+    return random_action_loop(lambda key: jax.vmap(env.reset)(jax.random.split(key, num_envs))[0], step, steps)
 
 
 def playground_native(task: str, num_envs: int, steps: int):
@@ -89,17 +94,11 @@ def playground_native(task: str, num_envs: int, steps: int):
     ours = PlaygroundEnv(task)  # its Playground env: registry.load would clone menagerie for a locomotion task
     env = wrap_for_brax_training(ours._env, episode_length=ours.episode_length, action_repeat=ours.action_repeat)
 
-    def run(key):
-        state = env.reset(jax.random.split(key, num_envs))
+    def step(state, k):
+        state = env.step(state, jax.random.uniform(k, (num_envs, env.action_size), minval=-1.0, maxval=1.0))
+        return state, state.reward
 
-        def body(state, k):
-            actions = jax.random.uniform(k, (num_envs, env.action_size), minval=-1.0, maxval=1.0)
-            state = env.step(state, actions)
-            return state, state.reward.sum()
-
-        return jax.lax.scan(body, state, jax.random.split(key, steps))[1].sum()
-
-    return jax.jit(run)
+    return random_action_loop(lambda key: env.reset(jax.random.split(key, num_envs)), step, steps)
 
 
 def craftax_native(env_id: str, num_envs: int, steps: int):
@@ -112,19 +111,15 @@ def craftax_native(env_id: str, num_envs: int, steps: int):
     params = env.default_params
     num_actions = env.action_space(params).n
 
-    def run(key):
-        _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
+    def step(state, k):
+        k_act, k_env = jax.random.split(k)
+        actions = jax.random.randint(k_act, (num_envs,), 0, num_actions)
+        _, state, reward, _, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            jax.random.split(k_env, num_envs), state, actions, params)
+        return state, reward
 
-        def body(state, k):
-            k_act, k_env = jax.random.split(k)
-            actions = jax.random.randint(k_act, (num_envs,), 0, num_actions)
-            _, state, reward, _, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-                jax.random.split(k_env, num_envs), state, actions, params)
-            return state, reward.sum()
-
-        return jax.lax.scan(body, state, jax.random.split(key, steps))[1].sum()
-
-    return jax.jit(run)
+    return random_action_loop(lambda key: jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)[1],
+                              step, steps)
 
 
 def craftax_optimistic_native(env_id: str, num_envs: int, steps: int, reset_ratio: int = 16):
@@ -132,31 +127,26 @@ def craftax_optimistic_native(env_id: str, num_envs: int, steps: int, reset_rati
     no-auto-reset env vmapped, ``num_envs // reset_ratio`` worlds generated a step, each finished env given one
     of them at random."""
     import jax
-    import jax.numpy as jnp
     from craftax.craftax_env import make_craftax_env_from_name
+
+    from jaxrl.envs.core import select_tree
 
     env = make_craftax_env_from_name(env_id, auto_reset=False)
     params = env.default_params
     num_actions = env.action_space(params).n
     num_resets = max(1, num_envs // reset_ratio)
+    reset_all = jax.vmap(env.reset, in_axes=(0, None))
 
-    def run(key):
-        _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
+    def step(state, k):
+        k_act, k_env, k_reset, k_pick = jax.random.split(k, 4)
+        actions = jax.random.randint(k_act, (num_envs,), 0, num_actions)
+        _, stepped, reward, done, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            jax.random.split(k_env, num_envs), state, actions, params)
+        _, fresh = reset_all(jax.random.split(k_reset, num_resets), params)
+        pick = jax.random.randint(k_pick, (num_envs,), 0, num_resets)
+        return select_tree(done, jax.tree.map(lambda f: f[pick], fresh), stepped), reward
 
-        def body(state, k):
-            k_act, k_env, k_reset, k_pick = jax.random.split(k, 4)
-            actions = jax.random.randint(k_act, (num_envs,), 0, num_actions)
-            _, stepped, reward, done, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-                jax.random.split(k_env, num_envs), state, actions, params)
-            _, fresh = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, num_resets), params)
-            pick = jax.random.randint(k_pick, (num_envs,), 0, num_resets)
-            state = jax.tree.map(lambda f, s: jnp.where(done.reshape(done.shape + (1,) * (s.ndim - 1)), f[pick], s),
-                                 fresh, stepped)
-            return state, reward.sum()
-
-        return jax.lax.scan(body, state, jax.random.split(key, steps))[1].sum()
-
-    return jax.jit(run)
+    return random_action_loop(lambda key: reset_all(jax.random.split(key, num_envs), params)[1], step, steps)
 
 
 def adapter(name: str, num_envs: int, steps: int, **env_kwargs):
@@ -174,18 +164,14 @@ def adapter(name: str, num_envs: int, steps: int, **env_kwargs):
             return jax.random.randint(k, (num_envs,), 0, space.n)
         return jax.random.uniform(k, (num_envs,) + space.shape, minval=-1.0, maxval=1.0)
 
-    def run(key):
-        state, _ = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
+    def step(state, k):
+        k_act, k_env = jax.random.split(k)
+        state, ts = jax.vmap(env.step, in_axes=(0, 0, 0, None))(jax.random.split(k_env, num_envs), state,
+                                                                 random_actions(k_act), params)
+        return state, ts.reward
 
-        def body(state, k):
-            k_act, k_env = jax.random.split(k)
-            actions = random_actions(k_act)
-            state, ts = jax.vmap(env.step, in_axes=(0, 0, 0, None))(jax.random.split(k_env, num_envs), state, actions, params)
-            return state, ts.reward.sum()
-
-        return jax.lax.scan(body, state, jax.random.split(key, steps))[1].sum()
-
-    return jax.jit(run)
+    return random_action_loop(lambda key: jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)[0],
+                              step, steps)
 
 
 # name -> (suite id, the suite's own loop[, steps per timing (the slow ones run fewer than --steps)[, adapter kwargs]])
